@@ -1,0 +1,62 @@
+# One entry point. `make demo` and `make test` are the README's two commands.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+# Point every recipe at the configured server, or start the local cluster.
+DB_ENV = eval "$$($(BIN)/segments db up)"
+
+DEMO_ACCOUNTS ?= 3
+DEMO_CONTACTS ?= 20000
+DEMO_SEED ?= 7
+
+.PHONY: help setup db demo test pytest lint format bench clean
+
+help:
+	@echo "make demo   - set up, start Postgres, load demo data, run the pipeline"
+	@echo "make test   - set up, then pytest, sqlfluff and ruff"
+	@echo "make lint | format | bench | clean"
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version'
+	scripts/ensure-postgres.sh
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	touch $@
+
+db: setup
+	$(DB_ENV) && $(BIN)/segments db init
+
+demo: db
+	$(DB_ENV) && $(BIN)/segments demo-data --accounts $(DEMO_ACCOUNTS) --contacts $(DEMO_CONTACTS) --seed $(DEMO_SEED)
+	$(DB_ENV) && $(BIN)/segments run
+
+test: setup
+	$(DB_ENV) && $(BIN)/pytest
+	$(MAKE) --no-print-directory lint
+
+pytest: setup
+	$(DB_ENV) && $(BIN)/pytest $(ARGS)
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(DB_ENV) && $(BIN)/segments db init && $(BIN)/sqlfluff lint models macros
+
+format: setup
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+	$(DB_ENV) && $(BIN)/sqlfluff fix models
+
+bench: setup
+	$(DB_ENV) && $(BIN)/python -m segmentation.bench
+
+clean:
+	-$(BIN)/segments db down
+	rm -rf $(VENV) .local

@@ -1,0 +1,9 @@
+{#- Schemas keep stable names (segments_staging, segments_audit, ...), whatever the
+    target: Broadcast, grants and the publish step address them by name. -#}
+{% macro generate_schema_name(custom_schema_name, node) -%}
+    {%- if custom_schema_name is none -%}
+        {{ target.schema }}
+    {%- else -%}
+        {{ custom_schema_name | trim }}
+    {%- endif -%}
+{%- endmacro %}

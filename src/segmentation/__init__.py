@@ -1,0 +1,3 @@
+"""Warehouse-native customer segmentation: YAML segment definitions compiled to dbt models."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,117 @@
+"""The `segments` command line. Every command is a thin call into the package."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+
+from segmentation import localpg
+from segmentation.errors import SegmentationError
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a date like 2026-11-22") from exc
+
+
+def cmd_db_up(args: argparse.Namespace) -> int:
+    from segmentation.dbt_invoke import profiles_dir
+
+    conn = localpg.ensure_server()
+    profiles_dir()  # sqlfluff's dbt templater and plain `dbt` read it from .local/dbt
+    where = "configured server" if localpg.server_configured() else "local cluster"
+    print(f"# PostgreSQL ({where}) at {conn.host}:{conn.port}", file=sys.stderr)
+    print(conn.exports())
+    return 0
+
+
+def cmd_db_down(args: argparse.Namespace) -> int:
+    stopped = localpg.LocalCluster().down()
+    print("stopped" if stopped else "not running", file=sys.stderr)
+    return 0
+
+
+def cmd_db_status(args: argparse.Namespace) -> int:
+    if localpg.server_configured():
+        from segmentation import database
+
+        with database.connect() as conn:
+            version = conn.execute("show server_version").fetchone()[0]
+        print(f"configured server {os.environ['PGHOST']}: PostgreSQL {version}")
+        return 0
+    cluster = localpg.LocalCluster()
+    if cluster.is_running():
+        print(f"local cluster running on 127.0.0.1:{cluster.port} ({cluster.data})")
+        return 0
+    state = "stopped" if cluster.is_initialised() else "not created"
+    print(f"local cluster {state} ({cluster.data}); start it with `segments db up`")
+    return 3
+
+
+def cmd_db_init(args: argparse.Namespace) -> int:
+    from segmentation import database
+
+    database.init_db()
+    print("initialised: crm_raw contract and pipeline schemas", file=sys.stderr)
+    return 0
+
+
+def cmd_demo_data(args: argparse.Namespace) -> int:
+    from segmentation import demo_data
+
+    summary = demo_data.load(accounts=args.accounts, contacts=args.contacts, seed=args.seed)
+    for table, count in summary.items():
+        print(f"{table:>18}: {count:>10,} rows")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from segmentation import pipeline
+
+    pipeline.run(as_of=args.as_of)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="segments", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    db = sub.add_parser("db", help="the PostgreSQL server").add_subparsers(
+        dest="db_command", required=True
+    )
+    db.add_parser(
+        "up", help="start the local cluster unless a server is configured; prints export lines"
+    ).set_defaults(func=cmd_db_up)
+    db.add_parser("down", help="stop the local cluster").set_defaults(func=cmd_db_down)
+    db.add_parser("status", help="is the server up?").set_defaults(func=cmd_db_status)
+    db.add_parser("init", help="create the raw CRM contract and schemas").set_defaults(
+        func=cmd_db_init
+    )
+
+    demo = sub.add_parser("demo-data", help="generate and load deterministic demo CRM data")
+    demo.add_argument("--accounts", type=int, default=3)
+    demo.add_argument("--contacts", type=int, default=20000, help="contacts in all")
+    demo.add_argument("--seed", type=int, default=7)
+    demo.set_defaults(func=cmd_demo_data)
+
+    run = sub.add_parser("run", help="run the pipeline once")
+    run.add_argument("--as-of", type=_date, default=None, help="as-of date (default: today)")
+    run.set_defaults(func=cmd_run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except SegmentationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Deterministic demo CRM data (placeholder until the generator lands)."""

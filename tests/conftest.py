@@ -1,0 +1,60 @@
+"""Shared fixtures. Every test talks to a real PostgreSQL server.
+
+A test session creates its own database (segments_test_<random>), so a stale database from
+an earlier run never breaks it and several runs can share one server. dbt writes its
+target and logs to a per-session temporary directory for the same reason.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from segmentation import database, localpg
+
+
+@pytest.fixture(scope="session")
+def pg_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Name of a fresh database with the raw contract; PG* variables point at it."""
+    conn = localpg.ensure_server()
+    os.environ.update(conn.env())
+    name = f"segments_test_{secrets.token_hex(4)}"
+    database.create_database(name)
+    os.environ["PGDATABASE"] = name
+    dbt_dir = tmp_path_factory.mktemp("dbt")
+    os.environ["DBT_TARGET_PATH"] = str(dbt_dir / "target")
+    os.environ["DBT_LOG_PATH"] = str(dbt_dir / "logs")
+    database.init_db()
+    yield name
+    if not os.environ.get("SEGMENTS_KEEP_TEST_DB"):
+        database.drop_database(name)
+
+
+@pytest.fixture
+def db(pg_database: str) -> Iterator[psycopg.Connection]:
+    """An autocommit connection to the session's test database."""
+    with database.connect(pg_database, autocommit=True) as conn:
+        yield conn
+
+
+def raw_tables(conn: psycopg.Connection) -> list[str]:
+    rows = conn.execute(
+        "select table_name from information_schema.tables where table_schema = 'crm_raw'"
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+@pytest.fixture
+def empty_raw(db: psycopg.Connection) -> psycopg.Connection:
+    """The test database with every crm_raw table emptied."""
+    for table in raw_tables(db):
+        db.execute(f"truncate crm_raw.{table}")
+    return db
+
+
+PROJECT_DIR = Path(__file__).resolve().parents[1]
