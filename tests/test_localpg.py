@@ -34,8 +34,11 @@ def test_db_up_twice_prints_exports_and_connects() -> None:
     assert set(exports) == {"PGHOST", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE"}
     assert exports["PGPORT"] != "5432"
     with psycopg.connect(
-        host=exports["PGHOST"], port=exports["PGPORT"], user=exports["PGUSER"],
-        password=exports["PGPASSWORD"].strip("'"), dbname=exports["PGDATABASE"],
+        host=exports["PGHOST"],
+        port=exports["PGPORT"],
+        user=exports["PGUSER"],
+        password=exports["PGPASSWORD"].strip("'"),
+        dbname=exports["PGDATABASE"],
     ) as conn:
         assert conn.execute("select 1").fetchone() == (1,)
 

@@ -13,14 +13,14 @@ from segmentation.errors import DatabaseError
 
 
 def connect(dbname: str | None = None, autocommit: bool = False) -> psycopg.Connection:
-    """Connect with the standard libpq variables (PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE)."""
+    """Connect with the libpq variables (PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE)."""
     kwargs = {"dbname": dbname} if dbname else {}
     try:
         return psycopg.connect(autocommit=autocommit, **kwargs)
     except psycopg.OperationalError as exc:
         raise DatabaseError(
             f"Cannot connect to PostgreSQL: {exc}".rstrip()
-            + "\nStart the local server with `eval \"$(segments db up)\"`, or set PGHOST, "
+            + '\nStart the local server with `eval "$(segments db up)"`, or set PGHOST, '
             "PGPORT, PGUSER, PGPASSWORD and PGDATABASE."
         ) from exc
 

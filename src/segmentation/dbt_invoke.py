@@ -30,8 +30,10 @@ def run_dbt(args: list[str], dbt_vars: dict[str, Any] | None = None) -> Any:
     project = config.project_dir()
     argv = [
         *args,
-        "--project-dir", str(project),
-        "--profiles-dir", str(profiles_dir()),
+        "--project-dir",
+        str(project),
+        "--profiles-dir",
+        str(profiles_dir()),
     ]
     if dbt_vars:
         argv += ["--vars", json.dumps(dbt_vars)]

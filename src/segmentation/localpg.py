@@ -10,6 +10,7 @@ user (`postgres` when it exists).
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
 import pwd
 import secrets
@@ -76,12 +77,32 @@ class Connection:
 
 class LocalCluster:
     def __init__(self, base: Path | None = None, port: int | None = None) -> None:
-        self.base = base or config.local_dir() / "pg"
+        self.base = base or self._default_base()
         self.data = self.base / "data"
         self.run_dir = self.base / "run"
         self.log = self.base / "postgres.log"
         self.credentials = self.base / "credentials"
         self.port = port or int(os.environ.get("SEGMENTS_PG_PORT", DEFAULT_PORT))
+
+    @classmethod
+    def _default_base(cls) -> Path:
+        """`.local/pg`, unless the server's OS user could not reach it (a checkout under a
+        private home directory, say): then a per-checkout folder under /var/tmp."""
+        base = config.local_dir() / "pg"
+        user = cls.os_user() if os.geteuid() == 0 else None
+        if user is None or (base / "data").exists():
+            return base
+        try:
+            probe = subprocess.run(
+                ["runuser", "-u", user, "--", "test", "-x", str(config.project_dir())],
+                capture_output=True,
+            )
+        except OSError:  # no runuser: starting fails later with a clearer message
+            return base
+        if probe.returncode == 0:
+            return base
+        digest = hashlib.sha1(str(config.project_dir()).encode()).hexdigest()[:10]
+        return Path("/var/tmp") / f"segments-pg-{digest}"
 
     # --- locating binaries and the OS user -------------------------------------------
 
@@ -127,8 +148,14 @@ class LocalCluster:
             except KeyError:
                 continue
         subprocess.run(
-            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
-             FALLBACK_OS_USER],
+            [
+                "useradd",
+                "--system",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                FALLBACK_OS_USER,
+            ],
             check=True,
         )
         return FALLBACK_OS_USER
@@ -166,8 +193,9 @@ class LocalCluster:
             for path in (self.base, self.run_dir):
                 os.chown(path, pw.pw_uid, pw.pw_gid)
             if self.data.exists():
-                subprocess.run(["chown", "-R", f"{pw.pw_uid}:{pw.pw_gid}", str(self.data)],
-                               check=True)
+                subprocess.run(
+                    ["chown", "-R", f"{pw.pw_uid}:{pw.pw_gid}", str(self.data)], check=True
+                )
             probe = subprocess.run(["runuser", "-u", user, "--", "test", "-w", str(self.base)])
             if probe.returncode != 0:
                 raise DatabaseError(
@@ -189,9 +217,16 @@ class LocalCluster:
             os.chown(pwfile, pw.pw_uid, pw.pw_gid)
         try:
             argv = [
-                str(self.bindir() / "initdb"), "-D", str(self.data), "-U", SUPERUSER,
-                "--auth-local=scram-sha-256", "--auth-host=scram-sha-256",
-                f"--pwfile={pwfile}", "-E", "UTF8",
+                str(self.bindir() / "initdb"),
+                "-D",
+                str(self.data),
+                "-U",
+                SUPERUSER,
+                "--auth-local=scram-sha-256",
+                "--auth-host=scram-sha-256",
+                f"--pwfile={pwfile}",
+                "-E",
+                "UTF8",
             ]
             res = self._run([*argv, "--locale=C.UTF-8"])
             if res.returncode != 0 and "locale" in (res.stderr + res.stdout).lower():
@@ -202,8 +237,9 @@ class LocalCluster:
         finally:
             pwfile.unlink(missing_ok=True)
         conf = self.data / "postgresql.conf"
-        settings = dict(SERVER_SETTINGS, port=str(self.port),
-                        unix_socket_directories=f"'{self.run_dir}'")
+        settings = dict(
+            SERVER_SETTINGS, port=str(self.port), unix_socket_directories=f"'{self.run_dir}'"
+        )
         with conf.open("a") as fh:
             fh.write("\n# segments local cluster\n")
             for key, value in settings.items():
@@ -226,10 +262,19 @@ class LocalCluster:
                 "SEGMENTS_PG_PORT to a free port and run `segments db up` again."
             )
         self._prepare_dirs()
-        res = self._run([
-            str(self.bindir() / "pg_ctl"), "-D", str(self.data), "-l", str(self.log),
-            "-w", "-t", "60", "start",
-        ])
+        res = self._run(
+            [
+                str(self.bindir() / "pg_ctl"),
+                "-D",
+                str(self.data),
+                "-l",
+                str(self.log),
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ]
+        )
         if res.returncode != 0:
             tail = self.log.read_text()[-2000:] if self.log.exists() else ""
             raise DatabaseError(f"PostgreSQL did not start:\n{res.stderr}\n{tail}")
@@ -244,8 +289,12 @@ class LocalCluster:
         while True:
             try:
                 with psycopg.connect(
-                    host=conn.host, port=conn.port, user=conn.user, password=conn.password,
-                    dbname="postgres", autocommit=True,
+                    host=conn.host,
+                    port=conn.port,
+                    user=conn.user,
+                    password=conn.password,
+                    dbname="postgres",
+                    autocommit=True,
                 ) as pg:
                     exists = pg.execute(
                         "select 1 from pg_database where datname = %s", (conn.database,)
@@ -262,8 +311,9 @@ class LocalCluster:
         """Stop the cluster. Returns False when it was not running."""
         if not self.is_running():
             return False
-        res = self._run([str(self.bindir() / "pg_ctl"), "-D", str(self.data), "-m", "fast",
-                         "-w", "stop"])
+        res = self._run(
+            [str(self.bindir() / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"]
+        )
         if res.returncode != 0:
             raise DatabaseError(f"PostgreSQL did not stop:\n{res.stderr}")
         return True
