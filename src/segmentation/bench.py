@@ -1,0 +1,163 @@
+"""`make bench`: speed and memory measured side by side in one run, printed as ratios.
+
+Timings never live in tests (machines are noisy); here two ways of doing the same work run
+back to back on the same data and server, so their ratio means something even when the
+absolute numbers don't. Each benchmark runs in its own scratch database.
+
+Run: `make bench` or `python -m segmentation.bench [--contacts N] [--only NAME]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import statistics
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from psycopg import sql
+
+from segmentation import database, demo_data, localpg
+
+
+@dataclass
+class Measurement:
+    name: str
+    seconds: float
+    peak_mib: float
+    rows: int
+
+
+@dataclass
+class Comparison:
+    title: str
+    baseline: Measurement
+    candidate: Measurement
+    note: str = ""
+
+    def lines(self) -> list[str]:
+        speedup = self.baseline.seconds / self.candidate.seconds if self.candidate.seconds else 0
+        out = [f"## {self.title}"]
+        for m in (self.baseline, self.candidate):
+            out.append(
+                f"  {m.name:<28} {m.seconds:8.3f} s  {m.rows:>10,} rows  "
+                f"{m.rows / m.seconds if m.seconds else 0:>12,.0f} rows/s  "
+                f"peak {m.peak_mib:7.1f} MiB (Python)"
+            )
+        out.append(
+            f"  ratio: {self.candidate.name} is {speedup:.1f}x faster than {self.baseline.name}"
+        )
+        if self.note:
+            out.append(f"  {self.note}")
+        return out
+
+
+def measure(name: str, fn: Callable[[], int], repeat: int = 3) -> Measurement:
+    """Median wall time of `repeat` runs; peak Python memory of the first."""
+    times = []
+    peak = 0.0
+    rows = 0
+    for i in range(repeat):
+        if i == 0:
+            tracemalloc.start()
+        start = time.perf_counter()
+        rows = fn()
+        times.append(time.perf_counter() - start)
+        if i == 0:
+            peak = tracemalloc.get_traced_memory()[1] / 2**20
+            tracemalloc.stop()
+    return Measurement(name, statistics.median(times), peak, rows)
+
+
+@contextmanager
+def scratch_database() -> Iterator[str]:
+    name = f"segments_bench_{secrets.token_hex(4)}"
+    database.create_database(name)
+    try:
+        database.init_db(name)
+        yield name
+    finally:
+        database.drop_database(name)
+
+
+def _unescape(field: str) -> str | None:
+    if field == r"\N":
+        return None
+    if "\\" not in field:
+        return field
+    out, i = [], 0
+    escapes = {"t": "\t", "n": "\n", "r": "\r", "\\": "\\"}
+    while i < len(field):
+        ch = field[i]
+        if ch == "\\" and i + 1 < len(field):
+            out.append(escapes.get(field[i + 1], field[i + 1]))
+            i += 2
+        else:
+            out.append(ch)
+            i += 1
+    return "".join(out)
+
+
+def bench_contact_load(contacts: int) -> Comparison:
+    """Loading contacts: COPY (what `segments demo-data` does) against row INSERTs."""
+    plan = demo_data.make_plan(accounts=3, contacts=contacts, seed=7)
+    blocks = list(demo_data.iter_copy_text(plan, "contacts"))
+    columns = demo_data.COLUMNS["contacts"]
+    rows = [
+        tuple(_unescape(f) for f in line.split("\t"))
+        for block in blocks
+        for line in block.splitlines()
+    ]
+    target = sql.Identifier("crm_raw", "contacts")
+    col_list = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+
+    with scratch_database() as db:
+
+        def via_copy() -> int:
+            with database.transaction(db) as conn:
+                conn.execute(sql.SQL("truncate {}").format(target))
+                with conn.cursor() as cur:
+                    stmt = sql.SQL("copy {} ({}) from stdin").format(target, col_list)
+                    with cur.copy(stmt) as copy:
+                        for block in blocks:
+                            copy.write(block)
+                return conn.execute(sql.SQL("select count(*) from {}").format(target)).fetchone()[0]
+
+        def via_insert() -> int:
+            placeholders = sql.SQL(", ").join(sql.Placeholder() * len(columns))
+            stmt = sql.SQL("insert into {} ({}) values ({})").format(target, col_list, placeholders)
+            with database.transaction(db) as conn:
+                conn.execute(sql.SQL("truncate {}").format(target))
+                with conn.cursor() as cur:
+                    cur.executemany(stmt, rows)
+                return conn.execute(sql.SQL("select count(*) from {}").format(target)).fetchone()[0]
+
+        baseline = measure("row INSERT (executemany)", via_insert)
+        candidate = measure("COPY", via_copy)
+    if baseline.rows != candidate.rows:
+        raise SystemExit(f"row counts differ: {baseline.rows} vs {candidate.rows}")
+    return Comparison(f"Loading {len(rows):,} raw contacts", baseline, candidate)
+
+
+BENCHMARKS: dict[str, Callable[[argparse.Namespace], Comparison]] = {
+    "contact_load": lambda args: bench_contact_load(args.contacts),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m segmentation.bench", description=__doc__)
+    parser.add_argument("--contacts", type=int, default=20000)
+    parser.add_argument("--only", choices=sorted(BENCHMARKS), action="append")
+    args = parser.parse_args(argv)
+    localpg.ensure_server()
+    for name in args.only or BENCHMARKS:
+        print("\n".join(BENCHMARKS[name](args).lines()), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
