@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,8 @@ def run_dbt(args: list[str], dbt_vars: dict[str, Any] | None = None) -> Any:
     from dbt.cli.main import dbtRunner
 
     project = config.project_dir()
+    os.environ.setdefault("DBT_TARGET_PATH", str(config.local_dir() / "target"))
+    os.environ.setdefault("DBT_LOG_PATH", str(config.local_dir() / "logs"))
     argv = [
         *args,
         "--project-dir",
