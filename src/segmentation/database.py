@@ -66,3 +66,7 @@ def init_db(dbname: str | None = None) -> None:
                     psycopg.sql.Identifier(schema)
                 )
             )
+        # Serving and history tables, roles, grants and row-level security.
+        from segmentation import security
+
+        security.apply(conn)

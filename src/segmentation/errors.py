@@ -21,3 +21,42 @@ class DbtError(SegmentationError):
 
 class DemoDataError(SegmentationError):
     """Demo data could not be generated or loaded."""
+
+
+class DefinitionError(SegmentationError):
+    """Segment definitions failed validation. `issues` holds every problem found."""
+
+    def __init__(self, issues: list) -> None:  # list[definitions.issues.Issue]
+        self.issues = list(issues)
+        count = len(self.issues)
+        lines = [f"{count} error{'s' if count != 1 else ''} in segment definitions:"]
+        lines += [str(issue) for issue in self.issues]
+        super().__init__("\n".join(lines))
+
+
+class PublishError(SegmentationError):
+    """The publish to segments_serving failed; serving still shows the previous version."""
+
+
+class PublishRewindError(PublishError):
+    """A publish for an as-of date older than the one serving already shows was refused."""
+
+
+class HistoryError(SegmentationError):
+    """Membership history could not be recorded; segments_history is unchanged."""
+
+
+class HistoryBackfillError(HistoryError):
+    """Recording an as-of date older than the latest recorded one was refused."""
+
+
+class SecuritySetupError(SegmentationError):
+    """Roles, grants or row-level security could not be set up."""
+
+
+class AuditError(SegmentationError):
+    """The audit found global failures (or could not run); nothing may be published."""
+
+
+class QuarantineError(SegmentationError):
+    """The run published, but some segments were quarantined and kept their last good version."""

@@ -1,0 +1,72 @@
+#!/usr/bin/env python3
+"""How Broadcast lists the recipients of a segment, as a member of the `broadcast_reader` role.
+
+    PGHOST=... PGPORT=... PGDATABASE=... PGUSER=broadcast_app PGPASSWORD=... \\
+        python examples/broadcast_reader.py --account acme --segment vip_customers --channel email
+
+Prints the segment's catalogue line to stderr and its recipients as CSV
+(contact_id,channel,address) to stdout. See docs/serving-contract.md.
+
+The three rules every Broadcast reader follows:
+1. Set the account with `set_config('app.account_id', <account>, true)` inside the transaction
+   (a bound value, never pasted into SQL). Without it row-level security returns no rows.
+2. Read everything that must agree (the catalogue row and the recipients) in ONE read-only
+   REPEATABLE READ transaction, so all statements see the same published version.
+3. Check `stale`: a stale segment still shows its last good membership; decide whether to send.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+
+import psycopg
+
+CHANNELS = ("whatsapp", "email", "sms")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--account", required=True, help="account_id Broadcast acts for")
+    parser.add_argument("--segment", required=True, help="segment_key")
+    parser.add_argument("--channel", choices=CHANNELS, help="only this channel")
+    args = parser.parse_args(argv)
+
+    # Connection settings come from the libpq variables (PGHOST, PGUSER, ...): no secrets here.
+    with psycopg.connect() as conn:
+        conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        conn.read_only = True
+        with conn.transaction():
+            conn.execute("select set_config('app.account_id', %s, true)", (args.account,))
+            segment = conn.execute(
+                "select name, member_count, as_of, published_at, stale, stale_reason "
+                "from segments_serving.segments where segment_key = %s",
+                (args.segment,),
+            ).fetchone()
+            if segment is None:
+                print(f"no segment {args.segment!r} for account {args.account!r}", file=sys.stderr)
+                return 2
+            recipients = conn.execute(
+                "select contact_id, channel, address from segments_serving.broadcast_recipients "
+                "where segment_key = %s and (%s::text is null or channel = %s) "
+                "order by contact_id, channel",
+                (args.segment, args.channel, args.channel),
+            ).fetchall()
+
+    name, members, as_of, published_at, stale, reason = segment
+    print(
+        f"# {args.account}/{args.segment} ({name}): {members} members as of {as_of}, "
+        f"published {published_at}, {len(recipients)} recipients",
+        file=sys.stderr,
+    )
+    if stale:
+        print(f"# WARNING: stale, showing the last good membership: {reason}", file=sys.stderr)
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(["contact_id", "channel", "address"])
+    writer.writerows(recipients)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,132 @@
+-- The serving contract (schema segments_serving) and the history (schema segments_history).
+--
+-- These tables are created once, by `segments db init`, and never dropped or recreated by a
+-- run: a publish changes their rows inside one transaction (see publish.py). Because no DDL
+-- ever runs on them, their grants, row-level security policies and any dependent views
+-- outside the schema survive every publish. Roles, grants and policies: security.py.
+-- The contract is versioned: see docs/serving-contract.md before changing anything here.
+-- Column names such as name, owner and change are the contract's, hence the RF04 noqa.
+
+create schema if not exists segments_serving;
+create schema if not exists segments_history;
+
+-- One row per segment of an account. as_of and published_at describe the membership shown;
+-- they are NULL only for a segment that has never published successfully (then stale).
+create table if not exists segments_serving.segments (
+    account_id text not null,
+    segment_key text not null,
+    name text not null,  -- noqa: RF04
+    description text,
+    owner text,  -- noqa: RF04
+    visibility text,
+    tags text[] not null default '{}',
+    definition_hash text not null,
+    member_count integer not null default 0,
+    as_of date,
+    published_at timestamptz,
+    stale boolean not null default false,
+    stale_reason text,
+    primary key (account_id, segment_key),
+    constraint segments_stale_has_reason check (not stale or stale_reason is not null)
+);
+
+-- member_since: the first as-of date of the contact's current unbroken membership.
+-- The primary key's leading columns serve "all members of one segment".
+create table if not exists segments_serving.segment_members (
+    account_id text not null,
+    segment_key text not null,
+    contact_id text not null,
+    member_since date not null,
+    primary key (account_id, segment_key, contact_id)
+);
+
+-- "Which segments is this contact in?"
+create index if not exists segment_members_contact_idx
+on segments_serving.segment_members (account_id, contact_id);
+
+-- The segment a contact was assigned to within a group (one per exclusive group).
+create table if not exists segments_serving.group_assignments (
+    account_id text not null,
+    group_key text not null,
+    contact_id text not null,
+    segment_key text not null,
+    primary key (account_id, group_key, contact_id)
+);
+
+create index if not exists group_assignments_segment_idx
+on segments_serving.group_assignments (account_id, segment_key);
+
+-- Who Broadcast may message: members with consent for the channel and a valid address.
+create table if not exists segments_serving.broadcast_recipients (
+    account_id text not null,
+    segment_key text not null,
+    contact_id text not null,
+    channel text not null,
+    address text not null,
+    primary key (account_id, segment_key, contact_id, channel),
+    constraint broadcast_recipients_channel check (channel in ('whatsapp', 'email', 'sms'))
+);
+
+-- One row per publish. It spans every account, so Broadcast's role is not granted it.
+create table if not exists segments_serving.publish_log (
+    publish_id bigint generated always as identity primary key,
+    run_id text not null,
+    as_of date not null,
+    published_at timestamptz not null,
+    segments_published integer not null,
+    segments_quarantined integer not null,
+    status text not null,
+    constraint publish_log_status check (status in ('published', 'partial'))
+);
+
+create index if not exists publish_log_as_of_idx on segments_serving.publish_log (as_of);
+
+-- History. membership_changes is append-only except that recording an as-of date again
+-- replaces that date's rows (history.py); segment_sizes has one row per date and segment.
+create table if not exists segments_history.membership_changes (
+    as_of date not null,
+    account_id text not null,
+    segment_key text not null,
+    contact_id text not null,
+    change text not null,  -- noqa: RF04
+    definition_hash text,
+    run_id text not null,
+    primary key (as_of, account_id, segment_key, contact_id),
+    constraint membership_changes_change check (change in ('entered', 'exited'))
+);
+
+create index if not exists membership_changes_contact_idx
+on segments_history.membership_changes (account_id, contact_id, as_of);
+
+create table if not exists segments_history.segment_sizes (
+    as_of date not null,
+    account_id text not null,
+    segment_key text not null,
+    member_count integer not null,
+    entered integer not null,
+    exited integer not null,
+    stale boolean not null,
+    definition_hash text,
+    run_id text not null,
+    primary key (as_of, account_id, segment_key)
+);
+
+-- The published membership of the latest recorded date only: the base the next date's
+-- changes are computed against (a rerun of that same date reconstructs the date before).
+create table if not exists segments_history.membership_state (
+    as_of date not null,
+    account_id text not null,
+    segment_key text not null,
+    contact_id text not null,
+    definition_hash text,
+    primary key (account_id, segment_key, contact_id)
+);
+
+-- One row per recorded as-of date; its maximum is "the latest recorded date".
+create table if not exists segments_history.recorded_dates (
+    as_of date primary key,
+    run_id text not null,
+    recorded_at timestamptz not null,
+    entered integer not null,
+    exited integer not null
+);
