@@ -63,7 +63,9 @@ def cmd_db_init(args: argparse.Namespace) -> int:
 def cmd_demo_data(args: argparse.Namespace) -> int:
     from segmentation import demo_data
 
-    summary = demo_data.load(accounts=args.accounts, contacts=args.contacts, seed=args.seed)
+    summary = demo_data.load(
+        accounts=args.accounts, contacts=args.contacts, seed=args.seed, anchor=args.anchor_date
+    )
     for table, count in summary.items():
         print(f"{table:>18}: {count:>10,} rows")
     return 0
@@ -72,7 +74,20 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from segmentation import pipeline
 
-    pipeline.run(as_of=args.as_of)
+    pipeline.run(as_of=args.as_of, run_id=args.run_id, allow_rewind=args.allow_rewind)
+    return 0
+
+
+def cmd_published(args: argparse.Namespace) -> int:
+    from segmentation import pipeline
+
+    counts = pipeline.published_counts()
+    if not counts:
+        print("nothing published yet")
+    for account, segments in counts.items():
+        print(f"{account}: {sum(segments.values()):,} memberships in {len(segments)} segments")
+        for segment, members in segments.items():
+            print(f"  {segment:<40} {members:>10,}")
     return 0
 
 
@@ -96,11 +111,30 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--accounts", type=int, default=3)
     demo.add_argument("--contacts", type=int, default=20000, help="contacts in all")
     demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument(
+        "--anchor-date",
+        type=_date,
+        default=None,
+        help="timestamps lie in the ~3 years before this date (default: today in Asia/Jakarta)",
+    )
     demo.set_defaults(func=cmd_demo_data)
 
     run = sub.add_parser("run", help="run the pipeline once")
-    run.add_argument("--as-of", type=_date, default=None, help="as-of date (default: today)")
+    run.add_argument(
+        "--as-of", type=_date, default=None, help="as-of date (default: today in SEGMENTS_TIMEZONE)"
+    )
+    run.add_argument("--run-id", default=None, help="run id (default: manual__<timestamp>)")
+    run.add_argument(
+        "--allow-rewind",
+        action="store_true",
+        help="publish an as-of date older than the one serving shows (rolls Broadcast back)",
+    )
     run.set_defaults(func=cmd_run)
+
+    sub.add_parser(
+        "published", help="segment counts per account as Broadcast sees them"
+    ).set_defaults(func=cmd_published)
+    add_definition_commands(sub)
     return parser
 
 
@@ -115,3 +149,64 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+# --- segment definitions: validate / compile / explain ----------------------------------
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from segmentation.definitions import api
+    from segmentation.errors import DefinitionError
+
+    try:
+        result = api.validate(args.paths or None, offline=args.offline)
+    except DefinitionError as exc:
+        for issue in exc.issues:
+            print(issue)
+        count = len(exc.issues)
+        print(f"{count} error{'s' if count != 1 else ''}", file=sys.stderr)
+        return 1
+    print(f"{len(result.segments)} segment definitions OK", file=sys.stderr)
+    return 0
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    from segmentation.definitions import api
+    from segmentation.errors import DefinitionError
+
+    try:
+        result = api.compile_definitions(offline=args.offline)
+    except DefinitionError as exc:
+        for issue in exc.issues:
+            print(issue)
+        return 1
+    for name in result.models:
+        print(name)
+    for seg in result.disabled:
+        print(f"{seg.account}/{seg.key}: disabled, not built", file=sys.stderr)
+    return 0
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from segmentation.definitions import api
+
+    as_of = args.as_of.isoformat() if args.as_of else None
+    print(api.explain(args.segment, as_of=as_of, offline=args.offline), end="")
+    return 0
+
+
+def add_definition_commands(sub: argparse._SubParsersAction) -> None:
+    validate = sub.add_parser("validate", help="validate segment definitions (exit 1 on errors)")
+    validate.add_argument("paths", nargs="*", help="files or folders (default: segment_defs/)")
+    validate.add_argument(
+        "--offline", action="store_true", help="don't check accounts against the database"
+    )
+    validate.set_defaults(func=cmd_validate)
+    compile_ = sub.add_parser("compile", help="validate and write the generated dbt models")
+    compile_.add_argument("--offline", action="store_true", help="skip the account check")
+    compile_.set_defaults(func=cmd_compile)
+    explain = sub.add_parser("explain", help="print the SQL of a segment: <account>/<key>")
+    explain.add_argument("segment", help="e.g. acme/loyal_customers")
+    explain.add_argument("--as-of", type=_date, default=None, help="as-of date to compile for")
+    explain.add_argument("--offline", action="store_true", help="skip the account check")
+    explain.set_defaults(func=cmd_explain)

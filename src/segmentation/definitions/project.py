@@ -1,0 +1,123 @@
+"""Finding definition files and validating a whole set of them together.
+
+Layout: segment_defs/<account_id>/<segment_key>.yml, templates in segment_defs/_all/.
+Cross-file checks (duplicate keys in one account, unknown accounts) live here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from segmentation import config
+from segmentation.definitions.issues import Issue, Issues, Loc
+from segmentation.definitions.model import Segment
+from segmentation.definitions.suggest import did_you_mean
+from segmentation.definitions.validate import parse_text
+
+DEFS_DIR = "segment_defs"
+SUFFIXES = (".yml", ".yaml")
+
+
+def defs_dir() -> Path:
+    return config.project_dir() / DEFS_DIR
+
+
+def display_path(path: Path) -> str:
+    """How a file is named in errors: relative to the project (or cwd) when possible."""
+    path = path.resolve()
+    for base in (config.project_dir(), Path.cwd().resolve()):
+        try:
+            return str(path.relative_to(base))
+        except ValueError:
+            continue
+    return str(path)
+
+
+def discover(paths: Iterable[Path | str] | None = None) -> tuple[list[Path], Issues]:
+    """The definition files under `paths` (default: the project's segment_defs/)."""
+    issues = Issues()
+    files: list[Path] = []
+    for raw in paths or [defs_dir()]:
+        path = Path(raw)
+        if path.is_dir():
+            files += sorted(p for p in path.rglob("*") if p.suffix in SUFFIXES and p.is_file())
+        elif path.is_file():
+            files.append(path)
+        else:
+            issues.add(Loc(str(raw), 1, 1), "no such file or directory")
+    unique = list(dict.fromkeys(p.resolve() for p in files))
+    return unique, issues
+
+
+@dataclass
+class DefinitionSet:
+    segments: list[Segment] = field(default_factory=list)
+    issues: Issues = field(default_factory=Issues)
+
+    @property
+    def errors(self) -> list[Issue]:
+        return self.issues.sorted()
+
+
+def load_definitions(
+    paths: Iterable[Path | str] | None = None, accounts: set[str] | None = None
+) -> DefinitionSet:
+    """Validate every file; `accounts` (when known) are the account ids that exist."""
+    files, issues = discover(paths)
+    result = DefinitionSet(issues=issues)
+    for path in files:
+        file = display_path(path)
+        if path.suffix not in SUFFIXES:
+            result.issues.add(Loc(file), "a segment definition must be a .yml or .yaml file")
+            continue
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            result.issues.add(Loc(file), f"cannot read the file: {exc}")
+            continue
+        segment, file_issues = parse_text(text, file, path, path.parent.name)
+        result.issues.extend(file_issues)
+        if segment is not None:
+            result.segments.append(segment)
+    _check_unique(result)
+    if accounts is not None:
+        _check_accounts(result, accounts)
+    result.segments.sort(key=lambda s: (s.account, s.key))
+    return result
+
+
+def _check_unique(result: DefinitionSet) -> None:
+    seen: dict[tuple[str, str], Segment] = {}
+    models: dict[str, Segment] = {}
+    for seg in result.segments:
+        first = seen.get((seg.account, seg.key))
+        if first is not None:
+            where = "templates" if seg.is_template else f"account '{seg.account}'"
+            result.issues.add(
+                seg.loc,
+                f"duplicate segment key '{seg.key}' in {where} (also in {first.source_file})",
+            )
+            continue
+        clash = models.get(seg.model_name)
+        if clash is not None:
+            result.issues.add(
+                seg.loc,
+                f"segment '{seg.account}/{seg.key}' would share the model name "
+                f"'{seg.model_name}' with {clash.source_file}",
+            )
+            continue
+        seen[(seg.account, seg.key)] = seg
+        models[seg.model_name] = seg
+    bad = [s for s in result.segments if seen.get((s.account, s.key)) is not s]
+    result.segments = [s for s in result.segments if s not in bad]
+
+
+def _check_accounts(result: DefinitionSet, accounts: set[str]) -> None:
+    for seg in list(result.segments):
+        if seg.is_template or seg.account in accounts:
+            continue
+        hint = did_you_mean(seg.account, sorted(accounts))
+        result.issues.add(seg.account_loc or seg.loc, f"unknown account '{seg.account}'{hint}")
+        result.segments.remove(seg)
