@@ -1,16 +1,48 @@
-"""The pipeline steps. The CLI (`segments run`) and the Airflow DAG both call these."""
+"""The pipeline steps. The CLI (`segments run`) and the Airflow DAG both call these.
+
+Write-audit-publish, one function per DAG task:
+
+    check_sources -> validate -> build(as_of) -> audit(as_of, run_id)
+        -> publish(as_of, run_id, audit) -> record_history(as_of, run_id)
+        -> finish(audit)
+
+`build` writes only `segments_audit` (and staging views); nothing reaches
+`segments_serving` before the audit passed, and `publish` is one transaction, so a failure
+anywhere before it leaves what Broadcast reads unchanged. A segment that fails its own bounds
+is quarantined: the others publish, history records, and `finish` then raises
+QuarantineError so the run ends failed and people look at it.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from segmentation import config
 from segmentation.dbt_invoke import run_dbt
+from segmentation.errors import AuditError, QuarantineError
+
+log = logging.getLogger(__name__)
+
+# Serving tables are written by publish (one transaction), never by dbt.
+BUILD_EXCLUDE = "path:models/serving"
 
 
 def dbt_vars(as_of: dt.date | None) -> dict[str, Any]:
     """dbt vars for a run. Without an as-of date each account uses today in its own timezone."""
     return {"as_of": as_of.isoformat()} if as_of else {}
+
+
+def today(timezone: str | None = None) -> dt.date:
+    """Today in the configured timezone (SEGMENTS_TIMEZONE): the as-of date of a manual run."""
+    return dt.datetime.now(ZoneInfo(timezone or config.timezone())).date()
+
+
+def manual_run_id(now: dt.datetime | None = None) -> str:
+    """Run id for runs outside Airflow, shaped like Airflow's own manual run ids."""
+    return f"manual__{(now or dt.datetime.now(dt.UTC)).isoformat()}"
 
 
 def check_sources() -> Any:
@@ -19,10 +51,139 @@ def check_sources() -> Any:
 
 
 def build_staging(as_of: dt.date | None = None) -> Any:
-    """Build and test the staging layer."""
-    return run_dbt(["build", "--select", "staging"], dbt_vars(as_of))
+    """Build and test the staging layer and the rows it rejects (int_crm__rejected_rows)."""
+    return run_dbt(["build", "--select", "staging", "int_crm__rejected_rows"], dbt_vars(as_of))
 
 
-def run(as_of: dt.date | None = None) -> None:
-    """Everything that exists of the pipeline, in order."""
-    build_staging(as_of)
+def validate(paths: list[str] | None = None) -> Any:
+    """Validate the segment definitions; a bad one raises DefinitionError naming file:line."""
+    return validate_definitions(paths)
+
+
+def build(as_of: dt.date) -> Any:
+    """Render the definitions to dbt models, then `dbt build` (models + tests) for `as_of`.
+
+    Everything lands in segments_staging / segments_audit; a failed model or test raises
+    DbtError and the serving schema is untouched.
+    """
+    render_definitions()
+    return run_dbt(["build", "--exclude", BUILD_EXCLUDE], dbt_vars(as_of))
+
+
+def audit(as_of: dt.date, run_id: str) -> Any:
+    """Run the GX audit. Global failures raise AuditError (nothing may be published)."""
+    from segmentation.audit import run_audit
+
+    result = run_audit(as_of, run_id, expected_segments=expected_segments())
+    if result.global_failures:
+        raise AuditError(
+            f"The audit of {as_of} blocks the publish; serving is unchanged.\n{result.summary()}"
+        )
+    return result
+
+
+def expected_segments() -> set[tuple[str, str]]:
+    """(account_id, segment_key) of every enabled segment the definitions declare.
+
+    Templates (segment_defs/_all/) apply to every staged account; an account's own file with
+    the same key overrides the template (also when it disables it).
+    """
+    from segmentation import database
+
+    definitions = validate_definitions()
+    with database.connect() as conn:
+        accounts = [
+            row[0]
+            for row in conn.execute(
+                f"select account_id from {config.SCHEMA_STAGING}.stg_crm__accounts"
+            ).fetchall()
+        ]
+    enabled: dict[tuple[str, str], bool] = {}
+    for segment in definitions.segments:
+        if segment.is_template:
+            for account in accounts:
+                enabled.setdefault((account, segment.key), segment.enabled)
+    for segment in definitions.segments:
+        if not segment.is_template:
+            enabled[(segment.account, segment.key)] = segment.enabled
+    return {key for key, on in enabled.items() if on}
+
+
+def publish(as_of: dt.date, run_id: str, audit_result: Any, *, allow_rewind: bool = False) -> Any:
+    """Publish the audited candidate; quarantined segments keep their last good version."""
+    from segmentation import publish as publish_module
+
+    if audit_result.global_failures:
+        raise AuditError(f"Refusing to publish {as_of}: {audit_result.summary()}")
+    return publish_module.publish(
+        as_of, run_id, dict(audit_result.quarantined), allow_rewind=allow_rewind
+    )
+
+
+def record_history(as_of: dt.date, run_id: str) -> dict[str, Any]:
+    """Append this date's membership changes to segments_history (idempotent per date)."""
+    from segmentation import history
+
+    return history.record_history(as_of, run_id)
+
+
+def finish(audit_result: Any) -> None:
+    """Fail the run when anything was quarantined, after the rest published and history ran."""
+    if audit_result.quarantined:
+        raise QuarantineError(
+            f"{len(audit_result.quarantined)} segment(s) quarantined: they kept their last "
+            f"published membership and are marked stale.\n{audit_result.summary()}"
+        )
+
+
+def run(
+    as_of: dt.date | None = None, run_id: str | None = None, *, allow_rewind: bool = False
+) -> dict[str, Any]:
+    """The whole pipeline once, in DAG order. Returns what was published."""
+    as_of = as_of or today()
+    run_id = run_id or manual_run_id()
+    log.info("pipeline run %s for as-of %s", run_id, as_of)
+    check_sources()
+    validate()
+    build(as_of)
+    audit_result = audit(as_of, run_id)
+    published = publish(as_of, run_id, audit_result, allow_rewind=allow_rewind)
+    history = record_history(as_of, run_id)
+    finish(audit_result)
+    return {"as_of": as_of, "run_id": run_id, "published": published, "history": history}
+
+
+def published_counts() -> dict[str, dict[str, int]]:
+    """account -> segment -> member count as Broadcast sees it now (segments_serving)."""
+    from segmentation import database
+
+    with database.connect() as conn:
+        rows = conn.execute(
+            f"select account_id, segment_key, member_count from {config.SCHEMA_SERVING}.segments "
+            "order by account_id, segment_key"
+        ).fetchall()
+    counts: dict[str, dict[str, int]] = {}
+    for account, segment, members in rows:
+        counts.setdefault(account, {})[segment] = members
+    return counts
+
+
+# --- segment definitions (the language engineer's part) -------------------------------------
+
+
+def validate_definitions(paths: list[str] | None = None, *, offline: bool = False) -> Any:
+    """Validate segment_defs/ (or `paths`); raise DefinitionError listing every
+    file:line:col error. Accounts are checked against crm_raw.accounts unless `offline`
+    or the database can't be reached. Returns the validated DefinitionSet."""
+    from segmentation.definitions import api
+
+    return api.validate(paths, offline=offline)
+
+
+def render_definitions(*, offline: bool = False) -> Any:
+    """Validate all definitions, then write the generated dbt models
+    (models/segments/generated/) and the registry macro. Returns a RenderResult
+    (`.models`: model name -> Segment, `.disabled`, `.files`). Writes nothing on error."""
+    from segmentation.definitions import api
+
+    return api.compile_definitions(offline=offline)

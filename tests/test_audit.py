@@ -1,0 +1,269 @@
+"""The GX membership audit on small candidate relations in the real test database."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from _audit import add_contacts, add_segment, create_candidates, drop_candidates
+
+from segmentation import audit
+from segmentation.audit import AuditResult, run_audit
+
+AS_OF = dt.date(2026, 11, 20)
+PROJECT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def gx_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A private copy of the committed GX project, so runs never write into the checkout."""
+    target = audit.copy_gx_project(tmp_path_factory.mktemp("gx") / "expectations")
+    previous = os.environ.get("SEGMENTS_GX_DIR")
+    os.environ["SEGMENTS_GX_DIR"] = str(target)
+    yield target
+    if previous is None:
+        os.environ.pop("SEGMENTS_GX_DIR", None)
+    else:
+        os.environ["SEGMENTS_GX_DIR"] = previous
+
+
+@pytest.fixture
+def cand(db: psycopg.Connection, gx_dir: Path) -> Iterator[psycopg.Connection]:
+    """Empty candidate relations; contacts acme c0..c9 and globex g0..g4 (valid, consented)."""
+    create_candidates(db)
+    add_contacts(db, "acme", 10, prefix="c")
+    add_contacts(db, "globex", 5, prefix="g")
+    yield db
+    drop_candidates(db)
+
+
+def _audit(**kwargs: object) -> AuditResult:
+    kwargs.setdefault("last_counts", {})
+    return run_audit(AS_OF, "test_run", **kwargs)  # type: ignore[arg-type]
+
+
+def test_clean_candidate_passes_and_builds_data_docs(cand: psycopg.Connection) -> None:
+    add_segment(cand, "acme", "vip", ["c0", "c1", "c2"], min_members=1, max_members=5)
+    add_segment(cand, "acme", "empty", [])  # enabled with 0 members: fine without bounds
+    add_segment(cand, "globex", "vip", ["g0"])
+    add_segment(cand, "globex", "old", [], enabled=False)
+
+    result = _audit(
+        last_counts={("acme", "vip"): 3},
+        expected_segments=[("acme", "vip"), ("acme", "empty"), ("globex", "vip")],
+    )
+
+    assert result.global_failures == []
+    assert result.quarantined == {}
+    assert result.success is True
+    assert result.data_docs is not None and result.data_docs.name == "index.html"
+    assert result.data_docs.is_file()
+    assert "segment_bounds" in result.data_docs.read_text()
+    sizes = cand.execute(
+        "select account_id, segment_key, member_count from segments_audit.audit_candidate_sizes "
+        "order by 1, 2"
+    ).fetchall()
+    # Disabled segments are not sized (nor bounded); an empty enabled one is, with 0.
+    assert sizes == [("acme", "empty", 0), ("acme", "vip", 3), ("globex", "vip", 1)]
+
+
+def test_duplicate_membership_is_a_global_failure(cand: psycopg.Connection) -> None:
+    add_segment(cand, "acme", "vip", ["c0", "c1", "c1"])
+
+    result = _audit()
+
+    assert result.success is False
+    assert any("membership_integrity" in f and "at most once" in f for f in result.global_failures)
+
+
+def test_cross_tenant_and_deleted_members_are_global_failures(cand: psycopg.Connection) -> None:
+    # g0 is globex's contact; x9 is not a staged contact at all (e.g. soft-deleted).
+    add_segment(cand, "acme", "vip", ["c0", "g0", "x9"])
+
+    result = _audit()
+
+    leaks = [f for f in result.global_failures if "Tenant isolation" in f]
+    assert len(leaks) == 1
+    assert "2 unexpected row(s)" in leaks[0]
+    assert "contact_id=g0" in leaks[0] and "contact_id=x9" in leaks[0]
+    assert result.quarantined == {}
+
+
+def test_missing_catalogue_rows_are_global_failures(cand: psycopg.Connection) -> None:
+    add_segment(cand, "acme", "vip", ["c0"])
+    # Members of a segment without an enabled catalogue row.
+    cand.execute("insert into segments_audit.int_segment_membership values ('acme', 'ghost', 'c1')")
+    # A disabled segment must not have built members either.
+    add_segment(cand, "acme", "retired", ["c2"], enabled=False)
+
+    result = _audit(expected_segments=[("acme", "vip"), ("globex", "declared")])
+
+    failures = "\n".join(result.global_failures)
+    assert "enabled catalogue row" in failures and "segment_key=ghost" in failures
+    assert "segment_key=retired" in failures
+    assert "definitions declare" in failures and "segment_key=declared" in failures
+
+
+def test_segment_bounds_quarantine_only_the_failing_segments(cand: psycopg.Connection) -> None:
+    add_segment(cand, "acme", "too_small", ["c0"], min_members=2)
+    add_segment(cand, "acme", "too_big", ["c0", "c1", "c2"], max_members=2)
+    add_segment(cand, "acme", "jumped", ["c0", "c1", "c2", "c3"])  # default 50% vs last 2
+    add_segment(cand, "acme", "tight", ["c0", "c1", "c2"], max_change_pct=10)  # vs last 4
+    add_segment(cand, "acme", "steady", ["c0", "c1", "c2"], min_members=1, max_members=9)
+    add_segment(cand, "globex", "first_publish", ["g0", "g1", "g2"])  # no last count: skipped
+    add_segment(cand, "globex", "from_zero", ["g0"])  # last count 0: no base to compare
+
+    result = _audit(
+        last_counts={
+            ("acme", "jumped"): 2,
+            ("acme", "tight"): 4,
+            ("acme", "steady"): 3,
+            ("globex", "from_zero"): 0,
+        }
+    )
+
+    assert result.global_failures == []
+    assert set(result.quarantined) == {
+        ("acme", "too_small"),
+        ("acme", "too_big"),
+        ("acme", "jumped"),
+        ("acme", "tight"),
+    }
+    assert result.quarantined[("acme", "too_small")] == "member count 1 is below min_members 2"
+    assert result.quarantined[("acme", "too_big")] == "member count 3 is above max_members 2"
+    assert "from 2 to 4 (100.0% > max_change_pct 50%)" in result.quarantined[("acme", "jumped")]
+    assert "from 4 to 3 (25.0% > max_change_pct 10%)" in result.quarantined[("acme", "tight")]
+    assert result.success is False
+
+
+def test_change_within_max_change_pct_passes(cand: psycopg.Connection) -> None:
+    add_segment(cand, "acme", "vip", ["c0", "c1", "c2"], max_change_pct=50)
+
+    assert _audit(last_counts={("acme", "vip"): 2}).quarantined == {}  # +50% is allowed
+    assert ("acme", "vip") in _audit(last_counts={("acme", "vip"): 1}).quarantined  # +200%
+
+
+def test_exclusive_group_violation_is_global(db: psycopg.Connection, gx_dir: Path) -> None:
+    create_candidates(db, groups=True)
+    try:
+        add_contacts(db, "acme", 3)
+        add_segment(db, "acme", "gold", ["c0", "c1"])
+        add_segment(db, "acme", "silver", ["c1", "c2"])
+        db.execute(
+            "insert into segments_audit.int_group_catalogue values "
+            "('acme', 'tier', true), ('acme', 'interests', false)"
+        )
+        db.execute(
+            "insert into segments_audit.int_group_assignments values "
+            "('acme', 'tier', 'c0', 'gold'), ('acme', 'tier', 'c1', 'gold'), "
+            "('acme', 'tier', 'c1', 'silver'), "
+            "('acme', 'interests', 'c2', 'gold'), ('acme', 'interests', 'c2', 'silver')"
+        )
+
+        result = _audit()
+
+        violations = [f for f in result.global_failures if f.startswith("exclusive_groups")]
+        assert len(violations) == 1
+        # Only the exclusive group counts; c2 in two non-exclusive segments is fine.
+        assert "1 unexpected row(s)" in violations[0] and "contact_id=c1" in violations[0]
+    finally:
+        drop_candidates(db)
+
+
+def test_missing_group_relations_count_as_no_groups(cand: psycopg.Connection) -> None:
+    add_segment(cand, "acme", "vip", ["c0"])
+
+    result = _audit()
+
+    assert result.success is True
+    count = cand.execute("select count(*) from segments_audit.audit_group_assignments").fetchone()
+    assert count == (0,)
+
+
+def test_recipients_need_a_valid_address(cand: psycopg.Connection) -> None:
+    # A phone that slipped past staging normalisation, with whatsapp consent.
+    cand.execute(
+        "insert into segments_staging.stg_crm__contacts values "
+        "('bad', 'acme', null, '0812-not-e164', true, false, false)"
+    )
+    add_segment(cand, "acme", "vip", ["c0", "bad"])
+
+    result = _audit()
+
+    failures = [f for f in result.global_failures if f.startswith("recipients")]
+    assert len(failures) == 1 and "contact_id=bad" in failures[0]
+    recipients = cand.execute(
+        "select channel from segments_audit.audit_candidate_recipients "
+        "where contact_id = 'bad' order by 1"
+    ).fetchall()
+    assert recipients == [("whatsapp",)]  # no consent for sms/email, so no other channel
+
+
+def test_recipients_without_consent_are_not_candidates(cand: psycopg.Connection) -> None:
+    cand.execute(
+        "insert into segments_staging.stg_crm__contacts values "
+        "('quiet', 'acme', 'quiet@example.com', '+628120000001', false, false, true)"
+    )
+    add_segment(cand, "acme", "vip", ["quiet"])
+
+    assert _audit().success is True
+    rows = cand.execute(
+        "select channel, address from segments_audit.audit_candidate_recipients"
+    ).fetchall()
+    assert rows == [("sms", "+628120000001")]
+
+
+def test_missing_candidate_is_a_global_failure(db: psycopg.Connection, gx_dir: Path) -> None:
+    drop_candidates(db)
+
+    result = _audit()
+
+    assert result.success is False
+    assert len(result.global_failures) == 1
+    assert "int_segment_membership" in result.global_failures[0]
+    assert "build" in result.global_failures[0]
+
+
+def test_result_round_trips_through_json() -> None:
+    result = AuditResult(
+        global_failures=[], quarantined={("acme", "vip"): "too small"}, data_docs=Path("/x.html")
+    )
+    again = AuditResult.from_dict(json.loads(json.dumps(result.to_dict())))
+    assert again == result
+    assert again.success is False
+
+
+def _tree_digest(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and "uncommitted" not in p.relative_to(root).parts
+    }
+
+
+def test_runs_leave_the_committed_project_unchanged(cand: psycopg.Connection, gx_dir: Path) -> None:
+    add_segment(cand, "acme", "vip", ["c0"])
+    committed = _tree_digest(PROJECT / "expectations")
+
+    _audit()
+
+    assert _tree_digest(gx_dir) == committed
+    assert (gx_dir / "uncommitted" / "validations").is_dir()
+
+
+def test_committed_project_holds_no_credentials(pg_database: str) -> None:
+    text = "\n".join(
+        p.read_text()
+        for p in (PROJECT / "expectations").rglob("*")
+        if p.suffix in {".json", ".yml"} and "uncommitted" not in p.parts
+    )
+    assert "${PGUSER}" in text
+    password = os.environ.get("PGPASSWORD")
+    assert password and password not in text
+    assert "password" not in text.lower()

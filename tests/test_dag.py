@@ -1,0 +1,162 @@
+"""The DAG parses and is configured as the issue asks (DagBag in a private AIRFLOW_HOME)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from _airflow import DAGS, airflow_env, python
+
+from segmentation import airflow_support
+from segmentation.errors import QuarantineError
+
+_INSPECT = f"""
+import json
+import pendulum
+from airflow.dag_processing.dagbag import DagBag
+from airflow.serialization.encoders import coerce_to_core_timetable
+from airflow.timetables.base import TimeRestriction
+
+bag = DagBag(dag_folder={str(DAGS)!r})
+dag = bag.dags["segment_refresh"]
+timetable = coerce_to_core_timetable(dag.timetable)
+first = timetable.next_dagrun_info(
+    last_automated_data_interval=None,
+    restriction=TimeRestriction(
+        earliest=pendulum.datetime(2026, 11, 22, tz="UTC"), latest=None, catchup=False
+    ),
+)
+print(json.dumps({{
+    "import_errors": {{str(k): str(v) for k, v in bag.import_errors.items()}},
+    "dag_ids": sorted(bag.dag_ids),
+    "timetable": type(timetable).__name__,
+    "cron": timetable._expression,
+    "timezone": str(timetable._timezone),
+    "first_run_after": first.run_after.isoformat(),
+    "catchup": dag.catchup,
+    "max_active_runs": dag.max_active_runs,
+    "has_dag_failure_callback": bool(dag.on_failure_callback),
+    "tasks": {{
+        t.task_id: {{
+            "retries": t.retries,
+            "retry_delay": t.retry_delay.total_seconds(),
+            "upstream": sorted(t.upstream_task_ids),
+            "outlets": [getattr(o, "uri", None) for o in t.outlets],
+            "failure_callback": bool(t.on_failure_callback),
+        }}
+        for t in dag.tasks
+    }},
+}}))
+"""
+
+
+def _inspect(tmp_path: Path, **env: str) -> dict[str, Any]:
+    done = python(airflow_env(tmp_path, **env), _INSPECT)
+    assert done.returncode == 0, done.stderr[-4000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def dag_info(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    return _inspect(
+        tmp_path_factory.mktemp("airflow_home"),
+        SEGMENTS_TIMEZONE="Asia/Jakarta",
+        SEGMENTS_DAG_RETRIES="2",
+        SEGMENTS_DAG_RETRY_DELAY_SECONDS="300",
+    )
+
+
+def test_dag_imports_without_errors(dag_info: dict[str, Any]) -> None:
+    assert dag_info["import_errors"] == {}
+    assert dag_info["dag_ids"] == ["segment_refresh"]
+
+
+def test_schedule_is_0800_in_the_configured_timezone(dag_info: dict[str, Any]) -> None:
+    assert dag_info["timetable"] == "CronTriggerTimetable"
+    assert dag_info["cron"] == "0 8 * * *"
+    assert dag_info["timezone"] == "Asia/Jakarta"
+    # 08:00 in Jakarta (UTC+7) is 01:00 UTC.
+    assert dag_info["first_run_after"] == "2026-11-22T01:00:00+00:00"
+
+
+def test_timezone_comes_from_the_environment(tmp_path: Path) -> None:
+    info = _inspect(tmp_path, SEGMENTS_TIMEZONE="Europe/Amsterdam")
+    assert info["timezone"] == "Europe/Amsterdam"
+    assert info["first_run_after"] == "2026-11-22T07:00:00+00:00"  # 08:00 CET
+
+
+def test_run_policy(dag_info: dict[str, Any]) -> None:
+    assert dag_info["catchup"] is False
+    assert dag_info["max_active_runs"] == 1
+    assert dag_info["has_dag_failure_callback"] is True
+    for task_id, task in dag_info["tasks"].items():
+        assert task["retries"] == 2, task_id
+        assert task["retry_delay"] == 300, task_id
+        assert task["failure_callback"] is True, task_id
+
+
+def test_task_order_and_serving_asset(dag_info: dict[str, Any]) -> None:
+    tasks = dag_info["tasks"]
+    assert set(tasks) == {
+        "check_sources",
+        "validate_definitions",
+        "build",
+        "audit",
+        "publish",
+        "record_history",
+        "finish",
+    }
+    assert tasks["validate_definitions"]["upstream"] == ["check_sources"]
+    assert tasks["build"]["upstream"] == ["validate_definitions"]
+    assert tasks["audit"]["upstream"] == ["build"]
+    assert tasks["publish"]["upstream"] == ["audit", "build"]
+    assert "publish" in tasks["record_history"]["upstream"]
+    assert "record_history" in tasks["finish"]["upstream"]
+    assert tasks["publish"]["outlets"] == [
+        "postgres://segments-warehouse/segments/segments_serving"
+    ]
+    assert all(t["outlets"] == [] for name, t in tasks.items() if name != "publish")
+
+
+@pytest.mark.parametrize(
+    ("logical_date", "expected"),
+    [
+        # The scheduled 08:00 Jakarta run of 2026-11-20 has logical date 01:00 UTC that day.
+        (dt.datetime(2026, 11, 20, 1, 0, tzinfo=dt.UTC), dt.date(2026, 11, 20)),
+        # 20:00 UTC is already the next day in Jakarta.
+        (dt.datetime(2026, 11, 19, 20, 0, tzinfo=dt.UTC), dt.date(2026, 11, 20)),
+    ],
+)
+def test_as_of_is_the_logical_date_in_the_configured_timezone(
+    logical_date: dt.datetime, expected: dt.date
+) -> None:
+    context = {"logical_date": logical_date}
+    assert airflow_support.as_of_from_context(context, "Asia/Jakarta") == expected
+
+
+def test_as_of_without_logical_date_uses_run_after() -> None:
+    run = SimpleNamespace(run_after=dt.datetime(2026, 11, 19, 23, 30, tzinfo=dt.UTC))
+    context = {"logical_date": None, "dag_run": run}
+    assert airflow_support.as_of_from_context(context, "Asia/Jakarta") == dt.date(2026, 11, 20)
+    assert airflow_support.as_of_from_context(context, "UTC") == dt.date(2026, 11, 19)
+
+
+def test_failure_summary_names_run_task_date_and_error() -> None:
+    context = {
+        "logical_date": dt.datetime(2026, 11, 20, 1, 0, tzinfo=dt.UTC),
+        "run_id": "scheduled__2026-11-20T01:00:00+00:00",
+        "dag_run": SimpleNamespace(dag_id="segment_refresh", run_id="x"),
+        "task_instance": SimpleNamespace(task_id="finish", try_number=1, dag_id="segment_refresh"),
+        "exception": QuarantineError("1 segment(s) quarantined"),
+    }
+    summary = airflow_support.failure_summary(context)
+    assert "segment_refresh" in summary
+    assert "scheduled__2026-11-20T01:00:00+00:00" in summary
+    assert "as-of: 2026-11-20" in summary
+    assert "task: finish (try 1)" in summary
+    assert "QuarantineError: 1 segment(s) quarantined" in summary
+    assert "kept their last good version" in summary
