@@ -83,11 +83,22 @@ CONTACTS = [
 ]
 
 
+def _not_cookbook(folder: str, names: list[str]) -> list[str]:
+    return [
+        n
+        for n in names
+        if n == "_groups"
+        or (n.endswith(".yml") and "prd-example" in (Path(folder) / n).read_text())
+    ]
+
+
 @pytest.fixture(scope="module")
 def built(pg_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     project = copy_project(tmp_path_factory.mktemp("segments_example") / "project")
     shutil.rmtree(project / "segment_defs")
-    shutil.copytree(PROJECT_DIR / "segment_defs", project / "segment_defs")
+    # the language's own examples only: the activity cookbook's templates (tag prd-example)
+    # and priority groups are exercised by test_activity_prd.py
+    shutil.copytree(PROJECT_DIR / "segment_defs", project / "segment_defs", ignore=_not_cookbook)
     with psycopg.connect(dbname=pg_database, autocommit=True) as db, project_dir(project):
         for table in ("accounts", "contacts", "companies", "contact_companies"):
             db.execute(f"truncate crm_raw.{table}")

@@ -45,8 +45,16 @@ final as (
             c.account_id = co.account_id
             and c.contact_id = co.contact_id
     {%- endif %}
+    {{- feature_joins(definition.activity_objects | default([])) }}
     where
         (c.created_at is null or cast((c.created_at at time zone a.timezone) as date) <= a.as_of_date)
+        {%- if definition.packages | default(none) %}
+        {#- a template with has: is built only for accounts whose package includes activity #}
+        and c.account_id in (
+            select accounts.account_id from {{ ref('stg_crm__accounts') }} as accounts
+            where accounts.package in ({{ segment_literal_list(definition.packages, 'string') }})
+        )
+        {%- endif %}
         and {{ segment_node_sql(definition.condition) }}
 )
 

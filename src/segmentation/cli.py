@@ -147,10 +147,6 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
-
 # --- segment definitions: validate / compile / explain ----------------------------------
 
 
@@ -210,3 +206,7 @@ def add_definition_commands(sub: argparse._SubParsersAction) -> None:
     explain.add_argument("--as-of", type=_date, default=None, help="as-of date to compile for")
     explain.add_argument("--offline", action="store_true", help="skip the account check")
     explain.set_defaults(func=cmd_explain)
+
+
+if __name__ == "__main__":  # last, so every command above is defined
+    sys.exit(main())

@@ -5,6 +5,7 @@ Pipeline: `loader` reads YAML keeping line:col, `validate` checks it against the
 model files that hand the normalised tree to the Jinja macros in macros/segments/.
 """
 
+from segmentation.definitions import activity as _activity  # noqa: F401 - registers has/in_segment
 from segmentation.definitions.issues import Issue, Loc
 from segmentation.definitions.model import Condition, Group, Node, Segment
 

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-from segmentation.definitions.project import DefinitionSet, load_definitions
+from segmentation.definitions import activity_compile, gating
+from segmentation.definitions.model import Segment
+from segmentation.definitions.project import (
+    DefinitionSet,
+    defs_dir,
+    display_path,
+    load_definitions,
+)
 from segmentation.definitions.render import RenderResult, render
 from segmentation.errors import DatabaseError, DefinitionError
 
@@ -28,9 +36,35 @@ def validate(paths: Iterable[Path | str] | None = None, offline: bool = False) -
     """Validate definitions; raise DefinitionError listing every error."""
     accounts = None if offline else known_accounts()
     result = load_definitions(paths, accounts)
+    if not result.issues:
+        # Cross-definition checks: in_segment references, package gating, priority groups.
+        packages = None if offline else gating.read_packages()
+        roots = [defs_dir()] if paths is None else [Path(p) for p in paths if Path(p).is_dir()]
+        # Validating some files: the rest of segment_defs/ is context that in_segment may
+        # refer to; its own problems are not reported here.
+        context = _context(result, accounts) if paths is not None else []
+        plan = activity_compile.plan(result.segments + context, roots, packages, display_path)
+        context_files = {s.source_file for s in context}
+        for issue in plan.issues.items:
+            if issue.loc.file not in context_files:
+                result.issues.add(issue.loc, issue.message)
+        # the same segments with in_segment references resolved to member models
+        mine = {(s.account, s.key) for s in result.segments}
+        plan.segments = [s for s in plan.segments if (s.account, s.key) in mine]
+        result.segments = sorted(plan.segments, key=lambda s: (s.account, s.key))
+        result.activity = plan
+        for line in result.activity.warnings():
+            print(f"warning: {line}", file=sys.stderr)
     if result.issues:
         raise DefinitionError(result.errors)
     return result
+
+
+def _context(result: DefinitionSet, accounts: set[str] | None) -> list[Segment]:
+    """The valid definitions of segment_defs/ that are not in `result`."""
+    mine = {(s.account, s.key) for s in result.segments}
+    full = load_definitions(None, accounts)
+    return [s for s in full.segments if (s.account, s.key) not in mine]
 
 
 def compile_definitions(offline: bool = False) -> RenderResult:

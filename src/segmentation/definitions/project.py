@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from segmentation import config
 from segmentation.definitions.issues import Issue, Issues, Loc
@@ -47,7 +48,8 @@ def discover(paths: Iterable[Path | str] | None = None) -> tuple[list[Path], Iss
             files.append(path)
         else:
             issues.add(Loc(str(raw), 1, 1), "no such file or directory")
-    unique = list(dict.fromkeys(p.resolve() for p in files))
+    # segment_defs/<account>/_groups/*.yml are priority groups (definitions/groups.py)
+    unique = list(dict.fromkeys(p.resolve() for p in files if p.parent.name != "_groups"))
     return unique, issues
 
 
@@ -55,6 +57,7 @@ def discover(paths: Iterable[Path | str] | None = None) -> tuple[list[Path], Iss
 class DefinitionSet:
     segments: list[Segment] = field(default_factory=list)
     issues: Issues = field(default_factory=Issues)
+    activity: Any = None  # activity_compile.ActivityPlan once cross-checked
 
     @property
     def errors(self) -> list[Issue]:

@@ -106,6 +106,12 @@ class EntityCollector(NodeVisitor[set[str]]):
         assert node.field is not None
         return {node.field.entity}
 
+    def visit_has(self, node: Node) -> set[str]:
+        return set()  # activity is read from feature models (payload "activity_objects")
+
+    def visit_in_segment(self, node: Node) -> set[str]:
+        return set()
+
 
 def entities_used(node: Node) -> list[str]:
     return sorted(EntityCollector().visit(node) | {"contact"})
@@ -127,7 +133,10 @@ def overrides(segments: list[Segment]) -> dict[str, list[str]]:
     return {k: sorted(v) for k, v in out.items()}
 
 
-def model_payload(seg: Segment, overridden_by: list[str]) -> dict[str, Any]:
+def model_payload(
+    seg: Segment, overridden_by: list[str], extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """`extra`: activity_compile.ActivityPlan.payload(seg) (feature joins, package gating)."""
     return {
         "key": seg.key,
         "account": seg.account,
@@ -135,6 +144,7 @@ def model_payload(seg: Segment, overridden_by: list[str]) -> dict[str, Any]:
         "entities": entities_used(seg.condition),
         "overridden_by": overridden_by if seg.is_template else [],
         "condition": seg.condition.to_json(),
+        **(extra or {}),
     }
 
 
@@ -163,17 +173,18 @@ def registry_payload(segments: list[Segment]) -> dict[str, Any]:
     return {"segments": rows}
 
 
-def model_sql(seg: Segment, overridden_by: list[str]) -> str:
+def model_sql(seg: Segment, overridden_by: list[str], extra: dict[str, Any] | None = None) -> str:
     account_tag = "account:*" if seg.is_template else f"account:{seg.account}"
     tags = ["segment", f"segment:{seg.key}", account_tag]
     if seg.is_template:
         tags.append("segment_template")
     tag_list = ", ".join(_jinja_text(t) for t in tags)
     source = seg.source_file if _plain(seg.source_file) else "a segment definition"
+    payload = model_payload(seg, overridden_by, extra)
     return (
         HEADER.format(source=source)
         + f"{{{{ config(tags=[{tag_list}]) }}}}\n"
-        + f"{{{{ segment_model(fromjson({jinja_string(model_payload(seg, overridden_by))})) }}}}\n"
+        + f"{{{{ segment_model(fromjson({jinja_string(payload)})) }}}}\n"
     )
 
 
@@ -235,6 +246,14 @@ def render(definitions: DefinitionSet, project: Path | None = None) -> RenderRes
     """Write the generated files for a set WITHOUT errors (callers validate first)."""
     if definitions.issues:
         raise ValueError("render() needs a definition set without errors")
+    from segmentation.definitions import activity_compile
+
+    # in_segment references, features and groups (api.validate checked them; a set loaded
+    # without it is cross-checked here, without groups or package gating)
+    plan = definitions.activity or activity_compile.plan(definitions.segments, None, None)
+    if plan.issues:
+        raise ValueError(f"render() needs a definition set without errors: {plan.issues.sorted()}")
+    segments = sorted(plan.segments, key=lambda s: (s.account, s.key))
     project = project or config.project_dir()
     models_dir = project / GENERATED_MODELS
     macros_dir = project / GENERATED_MACROS
@@ -243,18 +262,20 @@ def render(definitions: DefinitionSet, project: Path | None = None) -> RenderRes
     _clear(models_dir, ("seg__*.sql", MODELS_YML))
     _clear(macros_dir, (REGISTRY_FILE,))
     result = RenderResult()
-    over = overrides(definitions.segments)
-    for seg in definitions.segments:
+    over = overrides(segments)
+    for seg in segments:
         if not seg.enabled:
             result.disabled.append(seg)
             continue
         path = models_dir / f"{seg.model_name}.sql"
-        path.write_text(model_sql(seg, over.get(seg.key, []) if seg.is_template else []))
+        overridden_by = over.get(seg.key, []) if seg.is_template else []
+        path.write_text(model_sql(seg, overridden_by, plan.payload(seg)))
         result.models[seg.model_name] = seg
         result.files.append(path)
     yml = models_dir / MODELS_YML
     yml.write_text(models_yml(list(result.models.values())))
     registry = macros_dir / REGISTRY_FILE
-    registry.write_text(registry_sql(definitions.segments))
+    registry.write_text(registry_sql(segments))
     result.files += [yml, registry]
+    result.files += activity_compile.render(project, plan)
     return result

@@ -95,6 +95,12 @@ def _condition(catalogue: Catalogue) -> dict[str, Any]:
 
 
 def build_schema(catalogue: Catalogue = CATALOGUE) -> dict[str, Any]:
+    from segmentation.definitions.activity_schema import extend_schema
+
+    return extend_schema(_build_schema(catalogue))
+
+
+def _build_schema(catalogue: Catalogue = CATALOGUE) -> dict[str, Any]:
     node = {"$ref": "#/$defs/node"}
     group_list = {"type": "array", "minItems": 1, "items": node}
     return {

@@ -602,7 +602,8 @@ def _is_number(text: str) -> bool:
 
 
 def _group_keys() -> list[str]:
-    return [k for k in NODE_PARSERS if k != "field"]
+    # has: / in_segment also register here, but they are conditions, not groups
+    return [k for k in NODE_PARSERS if k in ("all", "any", "not")]
 
 
 @node_parser("all", "any")

@@ -1,0 +1,207 @@
+"""Priority groups: validation (file:line:col errors) and, on real Postgres, the exclusive
+assignment built by int_group_catalogue / int_group_assignments."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from _activity import PACKAGES, insert, messages, plan, project_copy, write, write_group
+
+from segmentation.dbt_invoke import run_dbt
+from segmentation.definitions import activity_compile, render
+from segmentation.definitions.project import load_definitions
+
+# --- priority groups ---
+
+
+def test_group_errors(tmp_path: Path) -> None:
+    write(tmp_path, "acme", "champions", "{field: loyalty_points, op: gte, value: 10}")
+    write(tmp_path, "acme", "sleepy", "{field: loyalty_points, op: lt, value: 1}", enabled=False)
+    write_group(
+        tmp_path,
+        "acme",
+        "lifecycle",
+        """\
+        group: lifecycle
+        exclusive: true
+        order: [champions, champs, sleepy, champions]
+        fallback: champions
+        """,
+    )
+    write_group(
+        tmp_path,
+        "acme",
+        "other",
+        """\
+        group: wrong_name
+        order: [champions]
+        """,
+    )
+    write_group(
+        tmp_path,
+        "acme",
+        "loose",
+        """\
+        group: loose
+        exclusive: false
+        order: [champions]
+        """,
+    )
+    errors = messages(plan(tmp_path), tmp_path)
+    assert "acme/_groups/lifecycle.yml:3:36: order: 'champions' is listed twice" in errors
+    assert any("fallback 'champions' is also in order" in e and ":4:11:" in e for e in errors)
+    assert any("group 'wrong_name' does not match the file name 'other.yml'" in e for e in errors)
+    assert any("only exclusive groups are supported" in e and ":2:12:" in e for e in errors)
+
+
+def test_group_members_must_be_enabled_known_segments(tmp_path: Path) -> None:
+    write(tmp_path, "acme", "champions", "{field: loyalty_points, op: gte, value: 10}")
+    write(tmp_path, "acme", "sleepy", "{field: loyalty_points, op: lt, value: 1}", enabled=False)
+    write(tmp_path, "*", "buyers", "has: {object: orders}")
+    write_group(
+        tmp_path, "acme", "lifecycle", "group: lifecycle\norder: [champions, champs, sleepy]\n"
+    )
+    write_group(tmp_path, "plusco", "g", "group: g\norder: [buyers]\nfallback: other\n")
+    errors = messages(plan(tmp_path, PACKAGES), tmp_path)
+    assert any(
+        "group 'lifecycle': unknown segment 'champs' for account 'acme' (did you mean "
+        "'champions'?)" in e
+        for e in errors
+    ), errors
+    assert any("group 'lifecycle': segment 'sleepy' is disabled" in e for e in errors)
+    assert any(
+        "group 'g': template 'buyers' is not built for account 'plusco'" in e for e in errors
+    )
+
+
+# --- the assignment on real Postgres ---
+
+GROUP_AS_OF = "2026-06-30"
+
+
+@pytest.fixture(scope="module")
+def assigned(
+    pg_database: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[psycopg.Connection]:
+    with (
+        project_copy(tmp_path_factory.mktemp("groups_project")) as project,
+        psycopg.connect(dbname=pg_database, autocommit=True) as db,
+    ):
+        for (table,) in db.execute(
+            "select table_name from information_schema.tables where table_schema = 'crm_raw'"
+        ).fetchall():
+            db.execute(f"truncate crm_raw.{table}")
+        insert(
+            db,
+            "accounts",
+            "account_id, name, package, timezone",
+            [("acme", "Acme", "ultimate", "Asia/Jakarta"), ("beta", "Beta", "plus", "UTC")],
+        )
+        insert(
+            db,
+            "contacts",
+            "contact_id, account_id, lifecycle_stage, loyalty_points, created_at, deleted_at",
+            [
+                ("c1", "acme", "customer", 9000, "2025-01-01 00:00+07", None),  # champions
+                ("c2", "acme", "customer", 2000, "2025-01-01 00:00+07", None),  # loyal
+                ("c3", "acme", "customer", 10, "2025-01-01 00:00+07", None),  # customers
+                ("c4", "acme", "lead", 5, "2025-01-01 00:00+07", None),  # other
+                ("c5", "acme", "lead", 6000, "2025-01-01 00:00+07", None),  # champions
+                ("c6", "acme", "lead", None, "2025-01-01 00:00+07", None),  # other
+                ("c7", "acme", "customer", 9000, "2026-07-01 00:00+07", None),  # after as-of
+                ("c8", "acme", "customer", 9000, "2025-01-01 00:00+07", "2026-01-01 00:00+07"),
+                ("b1", "beta", "customer", 9000, "2025-01-01 00:00+07", None),
+            ],
+        )
+        defs = project / "segment_defs"
+        files = [
+            write(defs, "acme", "champions", "{field: loyalty_points, op: gte, value: 5000}"),
+            write(defs, "acme", "loyal", "{field: loyalty_points, op: gte, value: 1000}"),
+            write(defs, "acme", "customers", "{field: lifecycle_stage, op: eq, value: customer}"),
+            write(defs, "beta", "champions", "{field: loyalty_points, op: gte, value: 5000}"),
+        ]
+        write_group(
+            defs,
+            "acme",
+            "lifecycle",
+            "group: lifecycle\norder: [champions, loyal, customers]\nfallback: other\n",
+        )
+        write_group(defs, "acme", "vip", "group: vip\norder: [loyal, champions]\n")
+        definitions = load_definitions(files)
+        assert not definitions.issues, definitions.errors
+        activity_plan = activity_compile.plan(definitions.segments, defs, None)
+        assert not activity_plan.issues, messages(activity_plan, defs)
+        render.render(definitions, project)
+        activity_compile.render(project, activity_plan)
+        run_dbt(
+            [
+                "build",
+                "--no-partial-parse",
+                "--select",
+                "staging intermediate features segments",
+            ],
+            {"as_of": GROUP_AS_OF},
+        )
+        yield db
+
+
+def assignments(db: psycopg.Connection, group: str) -> dict[str, tuple[str, bool]]:
+    rows = db.execute(
+        "select contact_id, segment_key, is_fallback from segments_audit.int_group_assignments "
+        "where account_id = 'acme' and group_key = %s",
+        (group,),
+    ).fetchall()
+    return {c: (s, f) for c, s, f in rows}
+
+
+def test_first_match_wins_and_fallback_takes_the_rest(assigned: psycopg.Connection) -> None:
+    assert assignments(assigned, "lifecycle") == {
+        "c1": ("champions", False),
+        "c2": ("loyal", False),
+        "c3": ("customers", False),
+        "c4": ("other", True),
+        "c5": ("champions", False),
+        "c6": ("other", True),
+    }
+    # order matters: in 'vip' loyal comes first, and there is no fallback
+    assert assignments(assigned, "vip") == {
+        "c1": ("loyal", False),
+        "c2": ("loyal", False),
+        "c5": ("loyal", False),
+    }
+
+
+def test_each_contact_has_at_most_one_segment_per_exclusive_group(
+    assigned: psycopg.Connection,
+) -> None:
+    duplicates = assigned.execute(
+        "select account_id, group_key, contact_id from segments_audit.int_group_assignments "
+        "group by 1, 2, 3 having count(*) > 1"
+    ).fetchall()
+    assert duplicates == []
+    # contacts in several ordered segments exist, so the uniqueness is not vacuous
+    multi = assigned.execute(
+        "select count(*) from (select contact_id from segments_audit.int_segment_membership "
+        "where account_id = 'acme' group by 1 having count(*) > 1) m"
+    ).fetchone()[0]
+    assert multi >= 2
+    # never another account's contacts, a deleted one, or one created after the as-of date
+    others = assigned.execute(
+        "select contact_id from segments_audit.int_group_assignments "
+        "where account_id <> 'acme' or contact_id in ('b1', 'c7', 'c8')"
+    ).fetchall()
+    assert others == []
+
+
+def test_group_catalogue(assigned: psycopg.Connection) -> None:
+    rows = assigned.execute(
+        "select account_id, group_key, exclusive, segment_keys, fallback "
+        "from segments_audit.int_group_catalogue order by group_key"
+    ).fetchall()
+    assert rows == [
+        ("acme", "lifecycle", True, ["champions", "loyal", "customers"], "other"),
+        ("acme", "vip", True, ["loyal", "champions"], None),
+    ]
