@@ -259,3 +259,23 @@ def test_lifecycle_group_on_demo_data(built: tuple[psycopg.Connection, list[str]
     )
     assert got == expected
     assert len(set(got.values())) >= 3
+
+
+def test_gated_templates_are_not_catalogued_for_plus_accounts(
+    built: tuple[psycopg.Connection, list[str]],
+) -> None:
+    """A template with has: is not built for a plus account at all: no catalogue row, so the
+    audit expects nothing and Broadcast never sees an always-empty segment for it."""
+    db, _ = built
+    by_package = dict(
+        db.execute(
+            "select a.package, array_agg(distinct c.segment_key order by c.segment_key) "
+            "from segments_audit.int_segment_catalogue c "
+            "join segments_staging.stg_crm__accounts a using (account_id) group by 1"
+        ).fetchall()
+    )
+    assert not set(by_package["plus"]) & set(PRD), by_package["plus"]
+    assert set(PRD) <= set(by_package["ultimate"])
+    assert set(PRD) <= set(by_package["360"])
+    # basic-attribute templates still reach plus accounts
+    assert "whatsapp_reachable" in by_package["plus"]

@@ -54,7 +54,7 @@ union all
 with
 
 accounts as (
-    select account_id from {{ ref('stg_crm__accounts') }}
+    select account_id, package from {{ ref('stg_crm__accounts') }}
 ),
 
 definitions as (
@@ -80,9 +80,15 @@ definitions as (
             {%- endif %}
         {%- endfor %}
         {%- if segment.overridden_by | default([]) | length > 0 %}
-        cast(array[{{ segment_literal_list(segment.overridden_by, 'string') }}] as text []) as overridden_by
+        cast(array[{{ segment_literal_list(segment.overridden_by, 'string') }}] as text []) as overridden_by,
         {%- else %}
-        cast(array[] as text []) as overridden_by
+        cast(array[] as text []) as overridden_by,
+        {%- endif %}
+        {#- a template with has: exists only for accounts whose package includes activity #}
+        {%- if segment.packages | default(none) %}
+        cast(array[{{ segment_literal_list(segment.packages, 'string') }}] as text []) as packages
+        {%- else %}
+        cast(null as text []) as packages
         {%- endif %}
         {%- if not loop.last %}
     union all
@@ -99,7 +105,8 @@ definitions as (
         cast(null as numeric) as expect_min_members,
         cast(null as numeric) as expect_max_members,
         cast(null as numeric) as expect_max_change_pct,
-        cast(null as text []) as overridden_by
+        cast(null as text []) as overridden_by,
+        cast(null as text []) as packages
     where false
     {%- endfor %}
 ),
@@ -126,6 +133,7 @@ final as (
         on
             definitions.is_template
             and not accounts.account_id = any(definitions.overridden_by)
+            and (definitions.packages is null or accounts.package = any(definitions.packages))
     where not definitions.is_template or accounts.account_id is not null
 )
 

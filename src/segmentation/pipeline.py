@@ -85,24 +85,27 @@ def audit(as_of: dt.date, run_id: str) -> Any:
 def expected_segments() -> set[tuple[str, str]]:
     """(account_id, segment_key) of every enabled segment the definitions declare.
 
-    Templates (segment_defs/_all/) apply to every staged account; an account's own file with
+    Templates (segment_defs/_all/) apply to every staged account whose package allows them
+    (a template with activity conditions skips 'plus' accounts); an account's own file with
     the same key overrides the template (also when it disables it).
     """
     from segmentation import database
 
     definitions = validate_definitions()
     with database.connect() as conn:
-        accounts = [
-            row[0]
-            for row in conn.execute(
-                f"select account_id from {config.SCHEMA_STAGING}.stg_crm__accounts"
+        packages = dict(
+            conn.execute(
+                f"select account_id, package from {config.SCHEMA_STAGING}.stg_crm__accounts"
             ).fetchall()
-        ]
+        )
+    plan = definitions.activity
     enabled: dict[tuple[str, str], bool] = {}
     for segment in definitions.segments:
         if segment.is_template:
-            for account in accounts:
-                enabled.setdefault((account, segment.key), segment.enabled)
+            allowed = plan.payload(segment)["packages"] if plan else None
+            for account, package in packages.items():
+                if allowed is None or package in allowed:
+                    enabled.setdefault((account, segment.key), segment.enabled)
     for segment in definitions.segments:
         if not segment.is_template:
             enabled[(segment.account, segment.key)] = segment.enabled
