@@ -16,6 +16,7 @@ from _activity import REPO, members, project_copy
 from segmentation import demo_data
 from segmentation.dbt_invoke import run_dbt
 from segmentation.definitions import api
+from segmentation.prd_reference import reference_sql
 
 AS_OF = dt.date(2026, 6, 30)
 PRD = [
@@ -31,137 +32,10 @@ PRD = [
     "stopped_buying",
     "loyal_not_at_risk",
 ]
-STG = "segments_staging"
-ASOF = f"date '{AS_OF.isoformat()}'"
 
 
-def day(col: str) -> str:
-    return f"cast(({col} at time zone acc.timezone) as date)"
-
-
-def rows(table: str, alias: str, time_col: str, where: str) -> str:
-    """Rows of the contact in `table`, dated on or before the as-of date (or undated)."""
-    return (
-        f"from {STG}.{table} as {alias} where {alias}.account_id = c.account_id "
-        f"and {alias}.contact_id = c.contact_id "
-        f"and ({alias}.{time_col} is null or {day(f'{alias}.{time_col}')} <= {ASOF}) "
-        f"and ({where})"
-    )
-
-
-def within(alias: str, col: str, days: int) -> str:
-    return f"{day(f'{alias}.{col}')} between {ASOF} - {days} and {ASOF}"
-
-
-COMPLETED_ORDERS = "o.status = 'completed'"
-HAND_SQL = {
-    "open_deal_over_30_days": "exists (select 1 "
-    + rows(
-        "stg_crm__deals",
-        "d",
-        "created_at",
-        f"d.status = 'open' and {day('d.created_at')} < {ASOF} - 30",
-    )
-    + ")",
-    "no_conversation_90_days": "not exists (select 1 "
-    + rows("stg_crm__conversations", "v", "started_at", within("v", "started_at", 90))
-    + ")",
-    "active_leads": "c.lifecycle_stage in ('lead', 'marketing_qualified_lead', "
-    "'sales_qualified_lead') and (exists (select 1 "
-    + rows("stg_crm__conversations", "v", "started_at", within("v", "started_at", 30))
-    + ") or exists (select 1 "
-    + rows(
-        "stg_crm__campaign_events",
-        "e",
-        "occurred_at",
-        "e.event_type in ('clicked', 'replied') and " + within("e", "occurred_at", 30),
-    )
-    + "))",
-    "loyal_buyers": "(select count(*) "
-    + rows(
-        "stg_crm__orders",
-        "o",
-        "ordered_at",
-        COMPLETED_ORDERS + " and " + within("o", "ordered_at", 365),
-    )
-    + ") >= 3 and coalesce((select sum(o.amount) "
-    + rows(
-        "stg_crm__orders",
-        "o",
-        "ordered_at",
-        COMPLETED_ORDERS + " and " + within("o", "ordered_at", 365),
-    )
-    + "), 0) >= 1000000 and exists (select 1 "
-    + rows(
-        "stg_crm__orders",
-        "o",
-        "ordered_at",
-        COMPLETED_ORDERS + " and " + within("o", "ordered_at", 90),
-    )
-    + ")",
-    "churn_risk": "c.lifecycle_stage in ('customer', 'evangelist') and (select max("
-    + day("o.ordered_at")
-    + ") "
-    + rows("stg_crm__orders", "o", "ordered_at", COMPLETED_ORDERS)
-    + f") < {ASOF} - 90 and not exists (select 1 "
-    + rows("stg_crm__conversations", "v", "started_at", within("v", "started_at", 60))
-    + ")",
-    "clicked_campaign_cmp_123": "exists (select 1 "
-    + rows(
-        "stg_crm__campaign_events",
-        "e",
-        "occurred_at",
-        "e.event_type = 'clicked' and e.campaign_id = 'cmp_123'",
-    )
-    + ")",
-    "frequent_tickets_30_days": "(select count(*) "
-    + rows("stg_crm__tickets", "t", "created_at", within("t", "created_at", 30))
-    + ") >= 3",
-    "big_won_deals_this_year": "coalesce((select sum(d.amount) "
-    + rows(
-        "stg_crm__deals",
-        "d",
-        "created_at",
-        f"d.status = 'won' and d.currency = 'IDR' and extract(year from {day('d.closed_at')}) "
-        f"= {AS_OF.year}",
-    )
-    + "), 0) > 50000000",
-    "retail_companies": "exists (select 1 from "
-    f"{STG}.stg_crm__contact_companies as l join {STG}.stg_crm__companies as co "
-    "on co.account_id = l.account_id and co.company_id = l.company_id "
-    "where l.account_id = c.account_id and l.contact_id = c.contact_id "
-    f"and (co.created_at is null or {day('co.created_at')} <= {ASOF}) "
-    "and co.industry = 'retail')",
-    "stopped_buying": "(select count(*) "
-    + rows(
-        "stg_crm__orders",
-        "o",
-        "ordered_at",
-        COMPLETED_ORDERS + " and " + within("o", "ordered_at", 90),
-    )
-    + ") >= 2 and not exists (select 1 "
-    + rows(
-        "stg_crm__orders",
-        "o",
-        "ordered_at",
-        COMPLETED_ORDERS + " and " + within("o", "ordered_at", 30),
-    )
-    + ")",
-}
-
-
-def hand_members(db: psycopg.Connection, condition: str) -> set[tuple[str, str]]:
-    return members(
-        db,
-        f"""
-        select c.account_id, c.contact_id
-        from {STG}.stg_crm__contacts as c
-        inner join {STG}.stg_crm__accounts as acc on acc.account_id = c.account_id
-        where acc.package in ('ultimate', '360')
-          and (c.created_at is null or {day("c.created_at")} <= {ASOF})
-          and {condition}
-        """,
-    )
+def hand_members(db: psycopg.Connection, key: str) -> set[tuple[str, str]]:
+    return members(db, reference_sql(AS_OF)[key])
 
 
 @pytest.fixture(scope="module")
@@ -196,13 +70,13 @@ def built_members(db: psycopg.Connection, key: str) -> set[tuple[str, str]]:
     )
 
 
-@pytest.mark.parametrize("key", sorted(HAND_SQL))
+@pytest.mark.parametrize("key", sorted(reference_sql(AS_OF)))
 def test_prd_example_matches_hand_written_sql(
     built: tuple[psycopg.Connection, list[str]], key: str
 ) -> None:
     db, models = built
     assert f"seg__all__{key}" in models
-    assert built_members(db, key) == hand_members(db, HAND_SQL[key])
+    assert built_members(db, key) == hand_members(db, key)
 
 
 def test_segment_references_on_demo_data(built: tuple[psycopg.Connection, list[str]]) -> None:
