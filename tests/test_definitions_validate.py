@@ -137,6 +137,11 @@ def test_account_must_match_folder_and_exist(project: Path) -> None:
     ]
     # offline (accounts unknown) only the folder rule applies
     assert len(errors(project, accounts=None)) == 1
+    # no accounts loaded at all: say why, and what to do
+    assert errors(project, accounts=set())[-1] == (
+        "segment_defs/acmee/y.yml:3:10: unknown account 'acmee' (crm_raw.accounts is empty: "
+        "load your CRM data or `segments demo-data`, or validate with --offline)"
+    )
 
 
 def test_template_rules(project: Path) -> None:

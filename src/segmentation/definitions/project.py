@@ -122,5 +122,11 @@ def _check_accounts(result: DefinitionSet, accounts: set[str]) -> None:
         if seg.is_template or seg.account in accounts:
             continue
         hint = did_you_mean(seg.account, sorted(accounts))
+        if not accounts:
+            # An empty database is the usual cause on a fresh setup: say so.
+            hint = (
+                " (crm_raw.accounts is empty: load your CRM data or `segments demo-data`, "
+                "or validate with --offline)"
+            )
         result.issues.add(seg.account_loc or seg.loc, f"unknown account '{seg.account}'{hint}")
         result.segments.remove(seg)
