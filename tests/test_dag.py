@@ -27,7 +27,9 @@ timetable = coerce_to_core_timetable(dag.timetable)
 first = timetable.next_dagrun_info(
     last_automated_data_interval=None,
     restriction=TimeRestriction(
-        earliest=pendulum.datetime(2026, 11, 22, tz="UTC"), latest=None, catchup=False
+        # catchup=True here only makes the answer independent of the wall clock (with False,
+        # Airflow starts from "now"); the DAG's own catchup=False is asserted separately.
+        earliest=pendulum.datetime(2026, 11, 22, tz="UTC"), latest=None, catchup=True
     ),
 )
 print(json.dumps({{
