@@ -5,7 +5,6 @@ cases, YAML snippets parsed by the real validator, and member sets read back fro
 from __future__ import annotations
 
 import datetime as dt
-import os
 import shutil
 import textwrap
 from collections.abc import Iterable, Iterator
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from _segments import PROJECT_DIR, project_dir
 
 from segmentation.definitions import (
     activity,  # noqa: F401 - registers has/in_segment
@@ -25,7 +25,7 @@ from segmentation.definitions.model import Node
 from segmentation.definitions.project import load_definitions
 from segmentation.definitions.validate import Parser
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = PROJECT_DIR
 AS_OF = dt.date(2026, 6, 30)
 GENERATED = (
     "models/segments/generated",
@@ -47,15 +47,8 @@ def project_copy(target: Path) -> Iterator[Path]:
     for rel in GENERATED:
         shutil.rmtree(target / rel, ignore_errors=True)
     (target / "segment_defs").mkdir(exist_ok=True)
-    old = os.environ.get("SEGMENTS_PROJECT_DIR")
-    os.environ["SEGMENTS_PROJECT_DIR"] = str(target)
-    try:
+    with project_dir(target):
         yield target
-    finally:
-        if old is None:
-            os.environ.pop("SEGMENTS_PROJECT_DIR", None)
-        else:
-            os.environ["SEGMENTS_PROJECT_DIR"] = old
 
 
 def parse_condition(yaml_text: str, file: str = "case.yml") -> Node:
