@@ -1,17 +1,25 @@
 #!/usr/bin/env python3
-"""How Broadcast lists the recipients of a segment, as a member of the `broadcast_reader` role.
+"""How Broadcast lists the recipients of a segment, as a reader login.
 
-    PGHOST=... PGPORT=... PGDATABASE=... PGUSER=broadcast_app PGPASSWORD=... \\
+    PGHOST=... PGPORT=... PGDATABASE=... PGUSER=broadcast_acme PGPASSWORD=... \\
         python examples/broadcast_reader.py --account acme --segment vip_customers --channel email
 
 Prints the segment's catalogue line to stderr and its recipients as CSV
 (contact_id,channel,address) to stdout. See docs/serving-contract.md.
 
-The three rules every Broadcast reader follows:
-1. Set the account with `set_config('app.account_id', <account>, true)` inside the transaction
-   (a bound value, never pasted into SQL). Without it row-level security returns no rows.
+It works with either kind of login (docs/security.md):
+- the default, a login granted its accounts with `segments grant-reader broadcast_acme
+  --account acme`: row-level security shows it those accounts only, whatever it sets;
+- a multiplexing service's login (a member of `broadcast_multiplexer`), which sees the account
+  it names in `app.account_id` and nothing without it.
+
+The rules every Broadcast reader follows:
+1. Name the account in every query (`account_id = %s`, a bound value, never pasted into SQL):
+   a login granted several accounts sees all of them. A multiplexer also sets it with
+   `set_config('app.account_id', <account>, true)` inside the transaction.
 2. Read everything that must agree (the catalogue row and the recipients) in ONE read-only
-   REPEATABLE READ transaction, so all statements see the same published version.
+   REPEATABLE READ transaction, so all statements see the same published version. Keep it
+   short: seconds, not hours.
 3. Check `stale`: a stale segment still shows its last good membership; decide whether to send.
 """
 
@@ -38,20 +46,21 @@ def main(argv: list[str] | None = None) -> int:
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         conn.read_only = True
         with conn.transaction():
+            # Needed by a multiplexer login, ignored by the policies of a per-account login.
             conn.execute("select set_config('app.account_id', %s, true)", (args.account,))
             segment = conn.execute(
                 "select name, member_count, as_of, published_at, stale, stale_reason "
-                "from segments_serving.segments where segment_key = %s",
-                (args.segment,),
+                "from segments_serving.segments where account_id = %s and segment_key = %s",
+                (args.account, args.segment),
             ).fetchone()
             if segment is None:
                 print(f"no segment {args.segment!r} for account {args.account!r}", file=sys.stderr)
                 return 2
             recipients = conn.execute(
                 "select contact_id, channel, address from segments_serving.broadcast_recipients "
-                "where segment_key = %s and (%s::text is null or channel = %s) "
-                "order by contact_id, channel",
-                (args.segment, args.channel, args.channel),
+                "where account_id = %s and segment_key = %s "
+                "and (%s::text is null or channel = %s) order by contact_id, channel",
+                (args.account, args.segment, args.channel, args.channel),
             ).fetchall()
 
     name, members, as_of, published_at, stale, reason = segment

@@ -1,4 +1,8 @@
-"""examples/broadcast_reader.py runs as the Broadcast role and prints its account's recipients."""
+"""examples/broadcast_reader.py runs as a Broadcast login and prints its account's recipients.
+
+Every test runs with both kinds of login (docs/security.md): one granted acme and globex with
+grant-reader (the default), and a multiplexer that names the account in app.account_id.
+"""
 
 from __future__ import annotations
 
@@ -13,11 +17,11 @@ import pytest
 from _publish import (
     Login,
     publish_state,
-    reader_login,
     set_catalogue,
     set_contacts,
     set_membership,
 )
+from _serving import account_login, known_accounts, multiplexer_login
 
 from segmentation.publish import publish
 
@@ -25,12 +29,8 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "broadcast_reader.p
 
 
 @pytest.fixture(scope="module")
-def login(pg_database: str) -> Iterator[Login]:
-    with (
-        psycopg.connect(dbname=pg_database, autocommit=True) as conn,
-        publish_state(conn),
-        reader_login(conn, pg_database) as login,
-    ):
+def published(pg_database: str) -> Iterator[psycopg.Connection]:
+    with psycopg.connect(dbname=pg_database, autocommit=True) as conn, publish_state(conn):
         set_contacts(
             conn,
             [
@@ -51,7 +51,17 @@ def login(pg_database: str) -> Iterator[Login]:
         )
         publish(dt.date(2026, 11, 1), "r1", {})
         publish(dt.date(2026, 11, 2), "r2", {("acme", "frozen"): "member count below 2"})
-        yield login
+        yield conn
+
+
+@pytest.fixture(scope="module", params=["grant-reader", "multiplexer"])
+def login(request: pytest.FixtureRequest, published: psycopg.Connection, pg_database: str):
+    if request.param == "multiplexer":
+        with multiplexer_login(published, pg_database) as login:
+            yield login
+    else:
+        with account_login(published, pg_database, ["acme", "globex"]) as login:
+            yield login
 
 
 def run_example(login: Login, *args: str) -> subprocess.CompletedProcess[str]:
@@ -97,3 +107,19 @@ def test_never_shows_another_accounts_rows(login: Login) -> None:
     res = run_example(login, "--account", "initech", "--segment", "vip")
     assert res.returncode == 2
     assert "no segment 'vip' for account 'initech'" in res.stderr
+
+
+def test_a_login_granted_one_account_cannot_list_another(
+    published: psycopg.Connection, pg_database: str
+) -> None:
+    with (
+        known_accounts(published, ["initech"]),
+        account_login(published, pg_database, ["acme"]) as login,
+    ):
+        res = run_example(login, "--account", "globex", "--segment", "vip")
+        assert res.returncode == 2
+        assert "no segment 'vip' for account 'globex'" in res.stderr
+        assert res.stdout == ""
+        res = run_example(login, "--account", "acme", "--segment", "vip")
+        assert res.returncode == 0, res.stderr
+        assert len(res.stdout.splitlines()) == 4

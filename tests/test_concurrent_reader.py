@@ -1,8 +1,9 @@
 """A reader in another process never sees a partial publish.
 
-The reader logs in as the Broadcast role and loops over one aggregate statement per
-iteration while 20 publishes of two alternating candidate versions run. Every observation
-must equal one complete version's (count, sum of hashtext) for all segments at once.
+The reader logs in as a Broadcast login granted acme (grant-reader) and loops over one
+aggregate statement per iteration while 20 publishes of two alternating candidate versions
+run. Every observation must equal one complete version's (count, sum of hashtext) for all
+segments at once.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import time
 from pathlib import Path
 
 import psycopg
-from _publish import publish_state, reader_login, set_catalogue, set_contacts, set_membership
+from _publish import publish_state, set_catalogue, set_contacts, set_membership
+from _serving import account_login
 
 from segmentation.publish import publish
 
@@ -28,7 +30,6 @@ query = (
     "from segments_serving.segment_members group by segment_key order by segment_key"
 )
 with psycopg.connect(autocommit=True) as conn, open(out, "w") as fh:
-    conn.execute("set app.account_id = 'acme'")
     while not os.path.exists(stop):
         rows = conn.execute(query).fetchall()
         fh.write(json.dumps([[s, n, int(h)] for s, n, h in rows]) + "\n")
@@ -82,7 +83,7 @@ def _wait_for_lines(path: Path, reader: subprocess.Popen, count: int) -> None:
 def test_reader_sees_only_complete_versions(
     db: psycopg.Connection, pg_database: str, tmp_path: Path
 ) -> None:
-    with publish_state(db) as conn, reader_login(conn, pg_database) as login:
+    with publish_state(db) as conn, account_login(conn, pg_database, ["acme"]) as login:
         set_contacts(
             conn,
             [(f"c{i}", "acme", f"c{i}@example.com", None, False, True, False) for i in range(3000)],

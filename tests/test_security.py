@@ -1,4 +1,8 @@
-"""Roles, grants and row-level security, proven by logging in as the roles."""
+"""Roles, grants and row-level security, proven by logging in as the roles.
+
+`multiplexer` is a login of the weaker `app.account_id` mode; `login` a per-tenant login of
+the default mode (granted acme). The by-login isolation itself: test_security_serving.py.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from _publish import (
     set_contacts,
     set_membership,
 )
+from _serving import account_login, multiplexer_login
 from psycopg import errors, sql
 
 from segmentation import database, security
@@ -56,9 +61,21 @@ def serving(pg_database: str) -> Iterator[psycopg.Connection]:
 
 
 @pytest.fixture(scope="module")
-def reader(serving: psycopg.Connection, pg_database: str) -> Iterator[Login]:
-    with reader_login(serving, pg_database) as login:
+def multiplexer(serving: psycopg.Connection, pg_database: str) -> Iterator[Login]:
+    with multiplexer_login(serving, pg_database) as login:
         yield login
+
+
+@pytest.fixture(scope="module")
+def acme_login(serving: psycopg.Connection, pg_database: str) -> Iterator[Login]:
+    with account_login(serving, pg_database, ["acme"]) as login:
+        yield login
+
+
+@pytest.fixture(params=["multiplexer", "acme_login"])
+def reader(request: pytest.FixtureRequest) -> Login:
+    """Each kind of Broadcast login; both must be equally unable to reach anything else."""
+    return request.getfixturevalue(request.param)
 
 
 def _accounts_seen(conn: psycopg.Connection) -> dict[str, set[str]]:
@@ -75,17 +92,18 @@ def _accounts_seen(conn: psycopg.Connection) -> dict[str, set[str]]:
     }
 
 
-def test_reader_role_is_a_group_role_without_login(serving: psycopg.Connection) -> None:
+@pytest.mark.parametrize("role", [security.reader_role, security.multiplexer_role])
+def test_reader_role_is_a_group_role_without_login(serving: psycopg.Connection, role) -> None:
     row = serving.execute(
         "select rolcanlogin, rolsuper, rolbypassrls, rolcreaterole, rolcreatedb "
         "from pg_roles where rolname = %s",
-        (security.reader_role(),),
+        (role(),),
     ).fetchone()
     assert row == (False, False, False, False, False)
 
 
-def test_reader_sees_only_its_account_after_setting_it(reader: Login) -> None:
-    with reader.connect() as conn:
+def test_reader_sees_only_its_account_after_setting_it(multiplexer: Login) -> None:
+    with multiplexer.connect() as conn:
         conn.execute("set app.account_id = 'acme'")
         assert _accounts_seen(conn) == {table: {"acme"} for table in TENANT_TABLES}
         assert conn.execute("select count(*) from segments_serving.segment_members").fetchone() == (
@@ -99,8 +117,8 @@ def test_reader_sees_only_its_account_after_setting_it(reader: Login) -> None:
         ).fetchone() == (0,)
 
 
-def test_reader_sees_nothing_without_an_account(reader: Login) -> None:
-    with reader.connect() as conn:
+def test_reader_sees_nothing_without_an_account(multiplexer: Login) -> None:
+    with multiplexer.connect() as conn:
         assert _accounts_seen(conn) == {table: set() for table in TENANT_TABLES}
         conn.execute("set app.account_id = 'acme'")
         conn.execute("reset app.account_id")  # now '' rather than unset
@@ -198,9 +216,14 @@ def test_pipeline_role_publishes_but_cannot_alter_serving(
     publish(dt.date(2026, 11, 2), "restore", {})
 
 
-def test_init_is_idempotent_and_keeps_grants(serving: psycopg.Connection, reader: Login) -> None:
+def test_init_is_idempotent_and_keeps_grants(
+    serving: psycopg.Connection, multiplexer: Login, acme_login: Login
+) -> None:
     database.init_db()
     database.init_db()
-    with reader.connect() as conn:
+    with multiplexer.connect() as conn:
         conn.execute("set app.account_id = 'acme'")
+        assert _accounts_seen(conn) == {table: {"acme"} for table in TENANT_TABLES}
+    with acme_login.connect() as conn:
+        conn.execute("set app.account_id = 'globex'")
         assert _accounts_seen(conn) == {table: {"acme"} for table in TENANT_TABLES}

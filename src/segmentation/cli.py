@@ -55,8 +55,33 @@ def cmd_db_status(args: argparse.Namespace) -> int:
 def cmd_db_init(args: argparse.Namespace) -> int:
     from segmentation import database
 
-    database.init_db()
+    for warning in database.init_db():
+        print(f"warning: {warning}", file=sys.stderr)
     print("initialised: crm_raw contract and pipeline schemas", file=sys.stderr)
+    return 0
+
+
+def cmd_grant_reader(args: argparse.Namespace) -> int:
+    from segmentation import security
+
+    grant = security.grant_reader(args.role, args.account, connection_limit=args.connection_limit)
+    for warning in grant.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(
+        f"{grant.role} reads {', '.join(grant.accounts)} "
+        f"(at most {grant.connection_limit} connections)"
+    )
+    return 0
+
+
+def cmd_revoke_reader(args: argparse.Namespace) -> int:
+    from segmentation import security
+
+    grant = security.revoke_reader(args.role, args.account)
+    if grant.accounts:
+        print(f"{grant.role} still reads {', '.join(grant.accounts)}")
+    else:
+        print(f"{grant.role} reads no account any more (and left the reader role)")
     return 0
 
 
@@ -134,6 +159,25 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "published", help="segment counts per account as Broadcast sees them"
     ).set_defaults(func=cmd_published)
+
+    grant = sub.add_parser(
+        "grant-reader", help="let a Broadcast login read accounts (row-level security by login)"
+    )
+    grant.add_argument("role", help="an existing login role, e.g. broadcast_acme")
+    grant.add_argument(
+        "--account", action="append", required=True, help="account_id it may read (repeatable)"
+    )
+    grant.add_argument(
+        "--connection-limit",
+        type=int,
+        default=None,
+        help="its connection limit (default SEGMENTS_READER_CONNECTION_LIMIT or 10)",
+    )
+    grant.set_defaults(func=cmd_grant_reader)
+    revoke = sub.add_parser("revoke-reader", help="take accounts (default: all) from a login")
+    revoke.add_argument("role")
+    revoke.add_argument("--account", action="append", default=None, help="(repeatable)")
+    revoke.set_defaults(func=cmd_revoke_reader)
     add_definition_commands(sub)
     return parser
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
 
 import psycopg
+from psycopg import errors as pg_errors
 
 from segmentation import config
 from segmentation.errors import DatabaseError
@@ -35,6 +37,38 @@ def read_sql(name: str) -> str:
     return resources.files("segmentation.sql").joinpath(name).read_text()
 
 
+# The objects a DDL script creates "if not exists": tables and schemas by qualified name, and
+# indexes by name in the schema of their table.
+_CREATES = re.compile(
+    r"create\s+(?P<kind>schema|table|index)\s+if\s+not\s+exists\s+(?P<name>[\w.]+)"
+    r"(?:\s+on\s+(?P<table>[\w.]+))?",
+    re.IGNORECASE,
+)
+
+
+def read_sql_if_missing(conn: psycopg.Connection, name: str) -> bool:
+    """Run the `create ... if not exists` script `name` unless everything it creates exists.
+
+    Even a no-op `create index if not exists` locks its table (SHARE, which waits for any
+    publish), so a script whose objects are all in place is not run at all. Returns whether
+    it ran.
+    """
+    script = read_sql(name)
+    for match in _CREATES.finditer(script):
+        kind, obj = match["kind"].lower(), match["name"]
+        if kind == "schema":
+            found = conn.execute("select 1 from pg_namespace where nspname = %s", (obj,))
+        else:
+            if kind == "index" and "." not in obj:
+                obj = f"{match['table'].rsplit('.', 1)[0]}.{obj}"
+            found = conn.execute("select to_regclass(%s)", (obj,))
+        row = found.fetchone()
+        if row is None or row[0] is None:
+            conn.execute(script)
+            return True
+    return False
+
+
 def create_database(name: str) -> None:
     with connect("postgres", autocommit=True) as conn:
         exists = conn.execute("select 1 from pg_database where datname = %s", (name,)).fetchone()
@@ -51,22 +85,45 @@ def drop_database(name: str) -> None:
         )
 
 
-def init_db(dbname: str | None = None) -> None:
-    """Create the raw CRM contract and the pipeline's schemas. Safe to run again."""
-    with transaction(dbname) as conn:
-        conn.execute(read_sql("crm_raw.sql"))
-        for schema in (
-            config.SCHEMA_STAGING,
-            config.SCHEMA_AUDIT,
-            config.SCHEMA_SERVING,
-            config.SCHEMA_HISTORY,
-        ):
-            conn.execute(
-                psycopg.sql.SQL("create schema if not exists {}").format(
-                    psycopg.sql.Identifier(schema)
-                )
-            )
-        # Serving and history tables, roles, grants and row-level security.
-        from segmentation import security
+def init_db(dbname: str | None = None) -> list[str]:
+    """Create the raw CRM contract and the pipeline's schemas. Safe to run again.
 
-        security.apply(conn)
+    Readers are never blocked: what is already in place is skipped, every lock wait is bounded
+    by SEGMENTS_INIT_LOCK_TIMEOUT, and when a lock cannot be had, init fails with nothing
+    changed. Returns warnings about protections the current login could not apply.
+    """
+    from segmentation import security
+
+    timeout = security.init_lock_timeout()
+    try:
+        with transaction(dbname) as conn:
+            conn.execute(
+                "select set_config('lock_timeout', %s, true)", (f"{max(1, int(timeout * 1000))}ms",)
+            )
+            read_sql_if_missing(conn, "crm_raw.sql")
+            for schema in (
+                config.SCHEMA_STAGING,
+                config.SCHEMA_AUDIT,
+                config.SCHEMA_SERVING,
+                config.SCHEMA_HISTORY,
+            ):
+                if not conn.execute(
+                    "select 1 from pg_namespace where nspname = %s", (schema,)
+                ).fetchone():
+                    conn.execute(
+                        psycopg.sql.SQL("create schema if not exists {}").format(
+                            psycopg.sql.Identifier(schema)
+                        )
+                    )
+            # Serving and history tables, roles, grants and row-level security.
+            return security.apply(conn)
+    except pg_errors.LockNotAvailable as exc:
+        where = f" ({exc.diag.context.strip()})" if exc.diag.context else ""
+        raise DatabaseError(
+            f"segments db init gave up waiting for a lock after {timeout:g}s "
+            f"(SEGMENTS_INIT_LOCK_TIMEOUT): {exc.diag.message_primary}{where}. Nothing was "
+            "changed. Another session holds a lock on an object init changes; find it with "
+            "`select pid, usename, state, xact_start, query from pg_stat_activity where "
+            "pid = any(pg_blocking_pids(<init pid>))` or in pg_locks, let it finish, and run "
+            "`segments db init` again."
+        ) from exc

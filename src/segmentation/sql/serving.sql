@@ -81,6 +81,16 @@ create table if not exists segments_serving.publish_log (
 
 create index if not exists publish_log_as_of_idx on segments_serving.publish_log (as_of);
 
+-- Which accounts each reader login may read: the reader role's row-level security keys on
+-- current_user through this table. Managed by `segments grant-reader` / `revoke-reader`
+-- (security.py); a login sees only its own rows here, the pipeline none.
+create table if not exists segments_serving.reader_accounts (
+    role_name text not null,
+    account_id text not null,
+    granted_at timestamptz not null default now(),
+    primary key (role_name, account_id)
+);
+
 -- History. membership_changes is append-only except that recording an as-of date again
 -- replaces that date's rows (history.py); segment_sizes has one row per date and segment.
 create table if not exists segments_history.membership_changes (
