@@ -445,9 +445,13 @@ def test_init_lock_timeout_names_the_problem(
     monkeypatch.setenv("SEGMENTS_INIT_LOCK_TIMEOUT", "1")
     with psycopg.connect(dbname=serving.info.dbname) as holder:
         holder.execute("lock table segments_serving.segments in share update exclusive mode")
-        with pytest.raises(DatabaseError, match="gave up waiting for a lock after 1s") as info:
-            database.init_db()
-        assert "pg_blocking_pids" in str(info.value)
+        init = _Init()
+        init.start()
+        init.join(timeout=30)
+        assert not init.is_alive(), "init waited for the lock without bound"
+        assert isinstance(init.error, DatabaseError), init.error
+        assert "gave up waiting for a lock after 1s" in str(init.error)
+        assert "pg_blocking_pids" in str(init.error)
         with acme.connect() as conn:  # readers were never queued
             conn.execute("set statement_timeout = '5s'")
             assert _read_everything(conn)["segments"] == 1
