@@ -185,6 +185,47 @@ def test_grant_reader_refuses_what_it_cannot_make_safe(
         refused(login.user, ["acme"], "cannot log in")
 
 
+def test_grant_reader_as_another_login_is_refused_clearly(
+    serving: psycopg.Connection, pg_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with (
+        reader_login(serving, pg_database) as login,
+        reader_login(serving, pg_database, group=security.pipeline_role()) as pipeline,
+    ):
+        monkeypatch.setenv("PGUSER", pipeline.user)
+        monkeypatch.setenv("PGPASSWORD", pipeline.password)
+        with pytest.raises(SecuritySetupError, match="Run it as the owner of the serving"):
+            security.grant_reader(login.user, ["acme"])
+        monkeypatch.undo()
+        assert security._mapped_accounts(serving, login.user) == ()
+
+
+def test_init_forgets_the_grants_of_a_dropped_login(
+    serving: psycopg.Connection, pg_database: str
+) -> None:
+    """Otherwise a new login created later with the same name would read those accounts."""
+    with reader_login(serving, pg_database) as login:
+        security.grant_reader(login.user, ["globex"])
+    assert security._mapped_accounts(serving, login.user) == ("globex",)
+    database.init_db()
+    assert security._mapped_accounts(serving, login.user) == ()
+
+
+def test_init_takes_back_roles_granted_to_the_reader_roles(serving: psycopg.Connection) -> None:
+    reader, pipeline = security.reader_role(), security.pipeline_role()
+    grant = sql.SQL("grant {} to {}").format(sql.Identifier(pipeline), sql.Identifier(reader))
+    serving.execute(grant)
+    try:
+        database.init_db()
+        assert serving.execute(
+            "select pg_has_role(%s, %s, 'member')", (reader, pipeline)
+        ).fetchone() == (False,)
+    finally:
+        serving.execute(
+            sql.SQL("revoke {} from {}").format(sql.Identifier(pipeline), sql.Identifier(reader))
+        )
+
+
 def test_force_row_level_security_on_every_serving_table(serving: psycopg.Connection) -> None:
     rows = serving.execute(
         "select c.relname, c.relrowsecurity, c.relforcerowsecurity from pg_class c "
@@ -196,30 +237,32 @@ def test_force_row_level_security_on_every_serving_table(serving: psycopg.Connec
 
 
 @pytest.mark.parametrize(
-    ("query", "index"),
+    ("query", "table"),
     [
         (
             "select contact_id from segments_serving.segment_members where segment_key = 'vip'",
-            "segment_members_pkey",
+            "segment_members",
         ),
         (
             "select segment_key from segments_serving.segment_members where contact_id = 'acme1'",
-            "segment_members_contact_idx",
+            "segment_members",
         ),
         (
             "select address from segments_serving.broadcast_recipients where segment_key = 'vip'",
-            "broadcast_recipients_pkey",
+            "broadcast_recipients",
         ),
-        ("select name from segments_serving.segments where segment_key = 'vip'", "segments_pkey"),
+        ("select name from segments_serving.segments where segment_key = 'vip'", "segments_"),
     ],
 )
-def test_the_login_policy_is_an_index_condition(acme: Login, query: str, index: str) -> None:
+def test_the_login_policy_is_an_index_condition(acme: Login, query: str, table: str) -> None:
     """With sequential scans priced out, the plan uses the index with the policy's account
     list in its condition: the policy does not force a scan over every tenant's rows."""
     with acme.connect() as conn:
         conn.execute("set enable_seqscan = off")
         plan = "\n".join(r[0] for r in conn.execute("explain " + query))
-        assert index in plan, plan
+        # Which of the table's indexes wins is the planner's choice (costs are close).
+        used = re.findall(r"(?:Index (?:Only )?Scan using|Bitmap Index Scan on) (\w+)", plan)
+        assert any(name.startswith(table) for name in used), plan
         assert re.search(r"Index Cond: \(\(account_id = ANY \(\$\d+\)\)", plan), plan
         assert "SubPlan" not in plan, plan
 

@@ -47,14 +47,20 @@ _CREATES = re.compile(
 
 
 def read_sql_if_missing(conn: psycopg.Connection, name: str) -> bool:
-    """Run the `create ... if not exists` script `name` unless everything it creates exists.
+    """Run the DDL script `name` unless everything it creates already exists.
 
     Even a no-op `create index if not exists` locks its table (SHARE, which waits for any
-    publish), so a script whose objects are all in place is not run at all. Returns whether
-    it ran.
+    publish), so a script made only of `create schema/table/index if not exists` statements
+    whose objects are all in place is not run at all. A script with any other statement (an
+    `alter table ... add column if not exists` of an upgrade, say) always runs. Returns
+    whether it ran.
     """
     script = read_sql(name)
-    for match in _CREATES.finditer(script):
+    statements = [s for s in re.sub(r"--[^\n]*", "", script).split(";") if s.strip()]
+    if not all(_CREATES.match(s.strip()) for s in statements):
+        conn.execute(script)
+        return True
+    for match in (_CREATES.match(s.strip()) for s in statements):
         kind, obj = match["kind"].lower(), match["name"]
         if kind == "schema":
             found = conn.execute("select 1 from pg_namespace where nspname = %s", (obj,))

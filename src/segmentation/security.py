@@ -23,7 +23,8 @@ import logging
 import os
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import psycopg
@@ -166,6 +167,8 @@ def apply(conn: psycopg.Connection) -> list[str]:
     for role in (reader, multiplexer, pipeline):
         ensure_role(conn, role)
     _database_privileges(conn, (reader, multiplexer), pipeline)
+    _no_inherited_privileges(conn, (reader, multiplexer))
+    _forget_dropped_logins(conn)
     _reader_grants(conn, reader, with_accounts_map=True)
     _reader_grants(conn, multiplexer, with_accounts_map=False)
     _pipeline_grants(conn, pipeline)
@@ -215,6 +218,34 @@ def _database_privileges(conn: psycopg.Connection, readers: Sequence[str], pipel
                 db, sql.Identifier(pipeline)
             )
         )
+
+
+def _no_inherited_privileges(conn: psycopg.Connection, readers: Sequence[str]) -> None:
+    """A reader group role is a member of no other role (it would inherit its privileges)."""
+    for reader in readers:
+        for (group,) in conn.execute(
+            "select g.rolname from pg_auth_members m join pg_roles g on g.oid = m.roleid "
+            "where m.member = %s::regrole",
+            (reader,),
+        ).fetchall():
+            conn.execute(
+                sql.SQL("revoke {} from {}").format(sql.Identifier(group), sql.Identifier(reader))
+            )
+
+
+def _forget_dropped_logins(conn: psycopg.Connection) -> None:
+    """Grants of a login that was dropped would return to a new login of the same name."""
+    table = sql.Identifier(config.SCHEMA_SERVING, READER_ACCOUNTS)
+    orphans = conn.execute(
+        sql.SQL(
+            "select distinct role_name from {} "
+            "where role_name not in (select rolname from pg_roles)"
+        ).format(table)
+    ).fetchall()
+    if orphans:
+        names = [r[0] for r in orphans]
+        conn.execute(sql.SQL("delete from {} where role_name = any(%s)").format(table), (names,))
+        log.warning("forgot the reader grants of dropped login(s) %s", ", ".join(names))
 
 
 def _held_table_privileges(conn: psycopg.Connection, role: str) -> set[tuple[str, str, str]]:
@@ -586,6 +617,18 @@ def reader_connection_limit() -> int:
     return int(text)
 
 
+@contextmanager
+def _as_owner(command: str) -> Iterator[None]:
+    try:
+        yield
+    except pg_errors.InsufficientPrivilege as exc:
+        raise SecuritySetupError(
+            f"{command} was refused by PostgreSQL ({exc.diag.message_primary}). Run it as the "
+            "owner of the serving tables (the login that ran `segments db init`), which may "
+            "grant role memberships (CREATEROLE); nothing was changed."
+        ) from exc
+
+
 def _login_role(conn: psycopg.Connection, role: str) -> None:
     """Refuse anything but an ordinary login role that may hold a reader's rows."""
     _check_role_name(role)
@@ -670,7 +713,7 @@ def grant_reader(
     if limit < 1:
         raise SecuritySetupError(f"connection limit {limit} must be at least 1.")
     warnings: list[str] = []
-    with database.transaction(dbname) as conn:
+    with _as_owner("grant-reader"), database.transaction(dbname) as conn:
         _require_init(conn)
         _login_role(conn, role)
         wanted = sorted(set(accounts))
@@ -769,7 +812,7 @@ def revoke_reader(
     from segmentation import database
 
     _check_role_name(role)
-    with database.transaction(dbname) as conn:
+    with _as_owner("revoke-reader"), database.transaction(dbname) as conn:
         _require_init(conn)
         held = _mapped_accounts(conn, role)
         if not held:
