@@ -480,6 +480,32 @@ def test_init_that_needs_a_lock_gives_up_clearly_without_blocking_readers(
         assert _accounts_seen(conn) == {table: {"acme"} for table in TENANT_TABLES}
 
 
+def test_init_holds_no_table_while_it_waits_for_another(
+    serving: psycopg.Connection, acme: Login, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two tables need a policy change; a reader holds only the second. Readers of the first
+    must not wait behind init while it retries the second."""
+    for table in ("segments", "segment_members"):
+        serving.execute(f"alter policy reader_by_login on segments_serving.{table} using (true)")
+    monkeypatch.setenv("SEGMENTS_INIT_LOCK_TIMEOUT", "2")
+    with acme.connect(autocommit=False) as holder:
+        holder.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        holder.execute("select count(*) from segments_serving.segment_members")
+        init = _Init()
+        init.start()
+        with acme.connect() as other:
+            other.execute("set statement_timeout = '1s'")
+            while init.is_alive():
+                other.execute("select count(*) from segments_serving.segments")
+        init.join(timeout=30)
+        assert isinstance(init.error, SecuritySetupError), init.error
+        assert "segments_serving.segment_members: pid" in str(init.error)
+        holder.rollback()
+    database.init_db()
+    with acme.connect() as conn:
+        assert _accounts_seen(conn) == {table: {"acme"} for table in TENANT_TABLES}
+
+
 def test_init_lock_timeout_names_the_problem(
     serving: psycopg.Connection, acme: Login, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -471,11 +471,13 @@ def _row_level_security(
 
     A policy already in place (same definition, unchanged in the catalogue) is kept: creating
     or dropping one needs an ACCESS EXCLUSIVE lock, which would queue every reader behind it.
+    The tables that need a change are all locked at once, before any is changed, so init
+    never holds one table while it waits for another.
     """
     serving = config.SCHEMA_SERVING
+    changes = []
     for table in (*SERVING_TABLES, READER_ACCOUNTS):
         qualified = f"{serving}.{table}"
-        target = sql.Identifier(serving, table)
         enabled, forced, owner = conn.execute(
             "select c.relrowsecurity, c.relforcerowsecurity, r.rolname from pg_class c "
             "join pg_roles r on r.oid = c.relowner where c.oid = %s::regclass",
@@ -494,9 +496,13 @@ def _row_level_security(
             if p.name not in existing
             or existing[p.name][1] != f"{p.marker(conn)} {existing[p.name][0]}"
         ]
-        if enabled and forced and not stale and not todo:
-            continue
-        lock_for_ddl(conn, qualified, "to set up its row-level security")
+        if not (enabled and forced and not stale and not todo):
+            changes.append((table, enabled, forced, desired, existing, stale, todo))
+    if not changes:
+        return
+    lock_for_ddl(conn, [f"{serving}.{c[0]}" for c in changes], "to set up their row-level security")
+    for table, enabled, forced, desired, existing, stale, todo in changes:
+        qualified, target = f"{serving}.{table}", sql.Identifier(serving, table)
         if not enabled:
             conn.execute(sql.SQL("alter table {} enable row level security").format(target))
         if not forced:
@@ -510,8 +516,9 @@ def _row_level_security(
                     sql.SQL("drop policy {} on {}").format(sql.Identifier(policy.name), target)
                 )
             conn.execute(policy.create(target))
+        created = {p.name for p in todo}
         for name, state, _ in conn.execute(_POLICY_STATE, (qualified,)).fetchall():
-            if name in {p.name for p in todo}:
+            if name in created:
                 conn.execute(
                     sql.SQL("comment on policy {} on {} is {}").format(
                         sql.Identifier(name),
@@ -521,16 +528,17 @@ def _row_level_security(
                 )
 
 
-def lock_for_ddl(conn: psycopg.Connection, table: str, why: str) -> None:
-    """ACCESS EXCLUSIVE lock on `table` for this transaction, without ever queueing.
+def lock_for_ddl(conn: psycopg.Connection, tables: Sequence[str], why: str) -> None:
+    """ACCESS EXCLUSIVE locks on `tables` for this transaction, without ever queueing.
 
     A waiting ACCESS EXCLUSIVE request makes every later reader of the table wait behind it,
     so a reader's long REPEATABLE READ transaction would stall all of Broadcast. NOWAIT
-    attempts, retried until init_lock_timeout(), keep the readers unaffected.
+    attempts on all the tables at once, retried until init_lock_timeout(), keep the readers
+    unaffected.
     """
     deadline = time.monotonic() + init_lock_timeout()
     statement = sql.SQL("lock table {} in access exclusive mode nowait").format(
-        sql.Identifier(*table.split("."))
+        sql.SQL(", ").join(sql.Identifier(*t.split(".")) for t in tables)
     )
     while True:
         try:
@@ -542,22 +550,22 @@ def lock_for_ddl(conn: psycopg.Connection, table: str, why: str) -> None:
                 break
             time.sleep(0.1)
     holders = conn.execute(
-        "select a.pid, a.usename, a.state, a.xact_start from pg_locks l "
-        "join pg_stat_activity a on a.pid = l.pid "
-        "where l.relation = %s::regclass and l.granted and l.pid <> pg_backend_pid() "
-        "order by a.xact_start",
-        (table,),
+        "select distinct l.relation::regclass::text, a.pid, a.usename, a.state, a.xact_start "
+        "from pg_locks l join pg_stat_activity a on a.pid = l.pid "
+        "where l.relation = any(%s::regclass[]) and l.granted and l.pid <> pg_backend_pid() "
+        "order by 1, a.xact_start",
+        (list(tables),),
     ).fetchall()
     who = "; ".join(
-        f"pid {pid} ({user}, {state}, transaction since {start})"
-        for pid, user, state, start in holders
+        f"{table}: pid {pid} ({user}, {state}, transaction since {start})"
+        for table, pid, user, state, start in holders
     )
     raise SecuritySetupError(
-        f"segments db init could not take the ACCESS EXCLUSIVE lock on {table} {why} within "
-        f"{init_lock_timeout():g}s (SEGMENTS_INIT_LOCK_TIMEOUT): other sessions hold locks on "
-        f"it{': ' + who if who else ''}. Nothing was changed and readers were not blocked. "
-        "Run `segments db init` again when those transactions have ended (readers' "
-        "REPEATABLE READ transactions should last seconds), or end them with "
+        f"segments db init could not take the ACCESS EXCLUSIVE lock on {', '.join(tables)} "
+        f"{why} within {init_lock_timeout():g}s (SEGMENTS_INIT_LOCK_TIMEOUT): other sessions "
+        f"hold locks on them{' (' + who + ')' if who else ''}. Nothing was changed and readers "
+        "were not blocked. Run `segments db init` again when those transactions have ended "
+        "(readers' REPEATABLE READ transactions should last seconds), or end them with "
         "pg_terminate_backend(pid)."
     )
 
