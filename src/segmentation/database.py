@@ -67,6 +67,8 @@ def init_db(dbname: str | None = None) -> None:
                 )
             )
         # Serving and history tables, roles, grants and row-level security.
-        from segmentation import security
+        from segmentation import control, security
 
         security.apply(conn)
+        # The pipeline's run lease, audit fingerprints and publish lock (control.sql).
+        control.apply(conn)
