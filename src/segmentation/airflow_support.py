@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from segmentation import config
 from segmentation.errors import (
     AuditError,
+    CandidateChangedError,
     DefinitionError,
     HistoryBackfillError,
     PublishRewindError,
@@ -30,6 +31,8 @@ DEFAULT_RETRY_DELAY_SECONDS = 300
 # Errors about the data or the definitions: retrying cannot fix them, so the task fails at once.
 NOT_RETRYABLE = (
     AuditError,
+    # The candidate is not the audited one: publishing again cannot fix it, a rebuild can.
+    CandidateChangedError,
     DefinitionError,
     HistoryBackfillError,
     PublishRewindError,
