@@ -412,11 +412,15 @@ def test_a_reader_cannot_block_publish_or_history(
     publish(D1, "r1", {})
     with reader_login(cand, pg_database) as login, login.connect(autocommit=False) as reader:
         reader.execute("set app.account_id = 'acme'")
-        # The old key: any role may take an advisory lock.
+        # The old key: any role may take an advisory lock, and keep it for its session.
         reader.execute("select pg_advisory_lock(hashtext('segments_serving.publish'))")
         reader.execute("select pg_advisory_xact_lock(hashtext('segments_serving.publish'))")
-        reader.commit()
-        reader.execute("select pg_advisory_lock(hashtext('segments_serving.publish'))")
+        set_membership(cand, {("acme", "vip"): CONTACTS[:50], ("globex", "vip"): ["g0"]})
+        result = publish(D2, "r2", {}, lock_timeout="3s")
+        assert result.counts["acme"]["vip"] == 50
+        record_history(D2, "r2")
+        reader.rollback()
+
         # The new lock, and every control table, is out of its reach in every mode.
         for table in ("publish_lock", "run_lease", "audits", "audit_fingerprints"):
             for mode in ("access share", "row exclusive", "exclusive", "access exclusive"):
@@ -432,8 +436,8 @@ def test_a_reader_cannot_block_publish_or_history(
                     sql.SQL("select * from {}").format(sql.Identifier("segments_control", table))
                 )
             reader.rollback()
-        # What it may lock (its own reads on the tables it can select) does not block writes.
-        reader.execute("select pg_advisory_lock(hashtext('segments_serving.publish'))")
+
+        # What it may lock (its reads on the tables it can select) does not block writes.
         for table in ("segments", "segment_members", "group_assignments", "broadcast_recipients"):
             reader.execute(
                 sql.SQL("lock table {} in access share mode").format(
@@ -446,11 +450,11 @@ def test_a_reader_cannot_block_publish_or_history(
                         sql.Identifier("segments_serving", table)
                     )
                 )
-        # The reader holds its locks in an open transaction while the pipeline works.
-        set_membership(cand, {("acme", "vip"): CONTACTS[:50], ("globex", "vip"): ["g0"]})
-        result = publish(D2, "r2", {}, lock_timeout="3s")
-        assert result.counts["acme"]["vip"] == 50
-        record_history(D2, "r2")
+        # It holds those locks (and the advisory one) in an open transaction meanwhile.
+        set_membership(cand, {("acme", "vip"): CONTACTS[:40], ("globex", "vip"): ["g0"]})
+        result = publish(D2 + dt.timedelta(days=1), "r3", {}, lock_timeout="3s")
+        assert result.counts["acme"]["vip"] == 40
+        record_history(D2 + dt.timedelta(days=1), "r3")
         reader.rollback()
 
 
