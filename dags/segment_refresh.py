@@ -77,7 +77,8 @@ def segment_refresh() -> None:
         from segmentation import pipeline
 
         as_of = _as_of()
-        pipeline.build(as_of)
+        # Takes the run lease; the run's later tasks re-enter it and `finish` releases it.
+        pipeline.build(as_of, _run_id())
         return as_of.isoformat()
 
     @task
@@ -122,7 +123,7 @@ def segment_refresh() -> None:
         from segmentation.audit import AuditResult
 
         with support.fail_fast():
-            pipeline.finish(AuditResult.from_dict(audit_result))
+            pipeline.finish(AuditResult.from_dict(audit_result), _run_id())
 
     as_of = build()
     check_sources() >> validate_definitions() >> as_of

@@ -60,6 +60,8 @@ drop table if exists segments_audit.int_segment_membership cascade;
 drop table if exists segments_audit.int_segment_catalogue cascade;
 drop table if exists segments_audit.int_group_assignments cascade;
 drop table if exists segments_audit.int_group_catalogue cascade;
+-- A dbt build leaves it; the audit would check its as-of date against the fixtures.
+drop table if exists segments_audit.int_segment_as_of cascade;
 """
 
 

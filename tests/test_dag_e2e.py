@@ -7,7 +7,9 @@ other like days in production:
   2026-11-20  rerun: identical serving contents, no duplicate history
   2026-11-20  a dbt build error: the run fails, serving is unchanged
   2026-11-20  a failing dbt test (pipeline.build): serving is unchanged
-  2026-11-20  rerun after fixing the data: completes, same contents, no duplicate history
+  2026-11-20  rerun after fixing the data: completes, same contents, no duplicate history;
+              the run's lease is released and its audit recorded
+  2026-11-20  another run holds the run lease: the DAG run fails at build, serving unchanged
   2026-11-21  most contacts deleted: segments over max_change_pct are quarantined (they keep
               their last good members and are marked stale), the rest publish, history
               records, and the run ends failed
@@ -21,6 +23,8 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -217,6 +221,46 @@ def test_rerun_after_a_failure_completes(env: dict[str, str], state: dict[str, A
             "select count(*) from segments_history.segment_sizes where as_of = %s", (D1,)
         ).fetchone()[0]
     assert sizes == len(state["d1"]["segments"])
+
+
+def test_the_run_released_its_lease_and_recorded_its_audit(state: dict[str, Any]) -> None:
+    with psycopg.connect(autocommit=True) as conn:
+        lease = conn.execute("select run_id from segments_control.run_lease").fetchone()
+        audits = conn.execute(
+            "select count(distinct run_id), sum(global_failures) from segments_control.audits "
+            "where run_id like 'scheduled__%%' or run_id like 'manual__%%'"
+        ).fetchone()
+    assert lease == (None,)
+    assert audits[0] >= 1 and audits[1] == 0
+
+
+HOLDER = """
+import datetime as dt, sys, time
+from segmentation import control
+with control.hold(dt.date(2026, 11, 20), "backfill__other"):
+    print("held", flush=True)
+    time.sleep(600)
+"""
+
+
+def test_a_run_meeting_another_runs_lease_fails_at_build(
+    env: dict[str, str], state: dict[str, Any]
+) -> None:
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        run = dag_test(env, LOGICAL[D1])
+    finally:
+        holder.kill()
+        holder.wait(timeout=60)
+
+    assert run["state"] == "failed"
+    assert run["tasks"]["build"] == "failed"
+    assert "Another pipeline run is using the candidate: run backfill__other" in run["log"]
+    with psycopg.connect(autocommit=True) as conn:
+        assert _serving(conn) == state["d1"]
 
 
 def test_quarantine_keeps_last_good_members_and_fails_the_run(

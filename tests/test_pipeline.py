@@ -35,7 +35,9 @@ def test_manual_run_ids_look_like_airflow_ones() -> None:
 def test_today_is_taken_in_the_configured_timezone(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SEGMENTS_TIMEZONE", "Pacific/Kiritimati")  # UTC+14
     ahead = pipeline.today()
-    monkeypatch.setenv("SEGMENTS_TIMEZONE", "Pacific/Pago_Pago")  # UTC-11
+    # UTC-10, no DST: exactly 24 hours behind, so the dates differ by one day at any hour
+    # (UTC-11 made them differ by two between 10:00 and 11:00 UTC).
+    monkeypatch.setenv("SEGMENTS_TIMEZONE", "Pacific/Honolulu")
     behind = pipeline.today()
     assert (ahead - behind).days == 1
 

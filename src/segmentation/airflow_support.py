@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from segmentation import config
 from segmentation.errors import (
     AuditError,
+    CandidateChangedError,
     DefinitionError,
     HistoryBackfillError,
     PublishRewindError,
@@ -30,6 +31,8 @@ DEFAULT_RETRY_DELAY_SECONDS = 300
 # Errors about the data or the definitions: retrying cannot fix them, so the task fails at once.
 NOT_RETRYABLE = (
     AuditError,
+    # The candidate is not the audited one: publishing again cannot fix it, a rebuild can.
+    CandidateChangedError,
     DefinitionError,
     HistoryBackfillError,
     PublishRewindError,
@@ -96,5 +99,23 @@ def failure_summary(context: Mapping[str, Any]) -> str:
 
 
 def on_failure(context: Mapping[str, Any]) -> None:
-    """on_failure_callback: log the summary (the hook an alerting integration replaces)."""
+    """on_failure_callback: log the summary (the hook an alerting integration replaces) and
+    release the run's lease, so the next run need not wait for it to expire."""
     log.error(failure_summary(context))
+    run_id = context.get("run_id") or getattr(context.get("dag_run"), "run_id", None)
+    if run_id:
+        release_lease(str(run_id))
+
+
+def release_lease(run_id: str) -> None:
+    """Release `run_id`'s run lease; a callback must never raise, so failures only log."""
+    from segmentation import control
+
+    try:
+        control.release(run_id)
+    except Exception:  # the database may be the very thing that failed
+        log.exception(
+            "could not release the run lease of %s; it expires by itself (see "
+            "docs/operations.md, 'Concurrent runs')",
+            run_id,
+        )

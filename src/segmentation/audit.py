@@ -19,6 +19,12 @@ candidate, so every GX asset exists even when optional relations (exclusive grou
 
 Failures of suite `segment_bounds` quarantine single segments; any other failure is global
 and blocks the publish.
+
+The audit fingerprints the candidate (segmentation.control) in the transaction that derives
+the audit_* tables, checks that it was built for the audited as-of date, fingerprints it again
+after the checkpoint (a candidate rebuilt while GX read it is a global failure), and records
+the fingerprint with its verdict in segments_control. `AuditResult.audit_id` names that record;
+publish refuses any candidate that differs from it.
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ from typing import Any
 
 import psycopg
 
-from segmentation import config, database
+from segmentation import config, control, database
 from segmentation.audit_project import CHECKPOINT, QUARANTINE_SUITES
 from segmentation.errors import AuditError
 
@@ -49,6 +55,9 @@ class AuditResult:
     global_failures: list[str] = field(default_factory=list)
     quarantined: dict[tuple[str, str], str] = field(default_factory=dict)
     data_docs: Path | None = None
+    # segments_control.audits row holding the fingerprint of what was checked (None: the
+    # checkpoint did not run, e.g. the candidate was missing).
+    audit_id: int | None = None
     success: bool = False
 
     def __post_init__(self) -> None:
@@ -60,6 +69,7 @@ class AuditResult:
             "global_failures": list(self.global_failures),
             "quarantined": [[a, s, r] for (a, s), r in sorted(self.quarantined.items())],
             "data_docs": str(self.data_docs) if self.data_docs else None,
+            "audit_id": self.audit_id,
             "success": self.success,
         }
 
@@ -69,6 +79,7 @@ class AuditResult:
             global_failures=list(data["global_failures"]),
             quarantined={(a, s): r for a, s, r in data["quarantined"]},
             data_docs=Path(data["data_docs"]) if data.get("data_docs") else None,
+            audit_id=data.get("audit_id"),
         )
 
     def summary(self) -> str:
@@ -104,6 +115,15 @@ _AUDIT = config.SCHEMA_AUDIT
 _STAGING = config.SCHEMA_STAGING
 
 _REQUIRED = ("int_segment_membership", "int_segment_catalogue")
+
+# What the audit fingerprints: the live candidate relations publish reads (and the as-of).
+_CANDIDATE = {
+    "membership": f"{_AUDIT}.int_segment_membership",
+    "catalogue": f"{_AUDIT}.int_segment_catalogue",
+    "groups": f"{_AUDIT}.int_group_assignments",
+    "contacts": f"{_STAGING}.stg_crm__contacts",
+    "as_of": f"{_AUDIT}.int_segment_as_of",
+}
 
 _SIZES = f"""
 drop table if exists {_AUDIT}.audit_candidate_sizes;
@@ -183,8 +203,10 @@ def _relation_exists(conn: psycopg.Connection, schema: str, name: str) -> bool:
 def prepare_relations(
     last_counts: Mapping[tuple[str, str], int],
     expected_segments: Iterable[tuple[str, str]] = (),
-) -> None:
-    """(Re)build the audit_* tables from the candidate in one transaction."""
+) -> control.Fingerprint:
+    """(Re)build the audit_* tables from the candidate in one transaction; return the
+    candidate's fingerprint, taken first in that transaction (it then holds the relations'
+    locks, so dbt cannot swap them before the derived tables are written)."""
     with database.transaction() as conn:
         missing = [r for r in _REQUIRED if not _relation_exists(conn, _AUDIT, r)]
         if not _relation_exists(conn, _STAGING, "stg_crm__contacts"):
@@ -194,6 +216,7 @@ def prepare_relations(
                 f"The candidate is incomplete: {', '.join(missing)} not found in "
                 f"{_AUDIT}. Run the build step (`dbt build`) before the audit."
             )
+        prints = control.fingerprint(conn, _CANDIDATE)
         conn.execute(_SIZES)
         with conn.cursor() as cur:
             cur.executemany(
@@ -213,6 +236,7 @@ def prepare_relations(
                 f"insert into {_AUDIT}.audit_expected_segments values (%s, %s)",
                 sorted(set(expected_segments)),
             )
+    return prints
 
 
 # --- the checkpoint -------------------------------------------------------------------------
@@ -237,12 +261,12 @@ def run_audit(
     """
     counts = _last_published_counts() if last_counts is None else last_counts
     try:
-        prepare_relations(counts, expected_segments)
+        prints = prepare_relations(counts, expected_segments)
     except AuditError as exc:
         return AuditResult(global_failures=[str(exc)])
 
     checkpoint_result = _run_checkpoint(run_id, as_of)
-    global_failures: list[str] = []
+    global_failures: list[str] = _candidate_problems(as_of, prints)
     quarantined: dict[tuple[str, str], str] = {}
     for validation in checkpoint_result.run_results.values():
         suite = validation.suite_name
@@ -259,9 +283,34 @@ def run_audit(
                 _quarantine(suite, what, result.result, quarantined, global_failures)
             else:
                 global_failures.append(f"{suite}: {what}: {_describe(result.result)}")
-    audit = AuditResult(global_failures, quarantined, _data_docs_index())
-    log.info("audit of %s (%s):\n%s", as_of, run_id, audit.summary())
+    with database.transaction() as conn:
+        audit_id = control.record_audit(
+            conn, run_id, as_of, prints, len(global_failures), quarantined
+        )
+    audit = AuditResult(global_failures, quarantined, _data_docs_index(), audit_id)
+    log.info("audit %d of %s (%s):\n%s", audit_id, as_of, run_id, audit.summary())
     return audit
+
+
+def _candidate_problems(as_of: dt.date, prints: control.Fingerprint) -> list[str]:
+    """Global failures about the candidate itself: built for another date, or rebuilt while
+    the checkpoint read it (both mean another build interleaved with this run)."""
+    problems = []
+    dates = prints.as_of_dates()
+    if dates and dates != {as_of.isoformat()}:
+        problems.append(
+            f"candidate: segments_audit was built for as-of {', '.join(sorted(dates))}, not "
+            f"{as_of} (another run or a manual dbt build replaced it): rerun build and audit "
+            f"for {as_of}"
+        )
+    with database.connect() as conn:
+        changes = prints.differences(control.fingerprint(conn, _CANDIDATE))
+    if changes:
+        problems.append(
+            "candidate: it changed while it was audited (another build ran): rerun build and "
+            "audit. What changed: " + "; ".join(changes)
+        )
+    return problems
 
 
 def _run_checkpoint(run_id: str, as_of: dt.date) -> Any:

@@ -98,7 +98,7 @@ def init_db(dbname: str | None = None) -> list[str]:
     by SEGMENTS_INIT_LOCK_TIMEOUT, and when a lock cannot be had, init fails with nothing
     changed. Returns warnings about protections the current login could not apply.
     """
-    from segmentation import security
+    from segmentation import control, security
 
     timeout = security.init_lock_timeout()
     try:
@@ -122,7 +122,10 @@ def init_db(dbname: str | None = None) -> list[str]:
                         )
                     )
             # Serving and history tables, roles, grants and row-level security.
-            return security.apply(conn)
+            warnings = security.apply(conn)
+            # The pipeline's run lease, audit fingerprints and publish lock (control.sql).
+            control.apply(conn)
+            return warnings
     except pg_errors.LockNotAvailable as exc:
         where = f" ({exc.diag.context.strip()})" if exc.diag.context else ""
         raise DatabaseError(

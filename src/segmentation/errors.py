@@ -60,3 +60,11 @@ class AuditError(SegmentationError):
 
 class QuarantineError(SegmentationError):
     """The run published, but some segments were quarantined and kept their last good version."""
+
+
+class RunLockedError(SegmentationError):
+    """Another pipeline run holds the candidate lease; this step did not run."""
+
+
+class CandidateChangedError(PublishError):
+    """The candidate is not the one the audit checked (rebuilt in between); nothing published."""

@@ -20,9 +20,8 @@ from typing import Any
 
 import psycopg
 
-from segmentation import database
+from segmentation import control, database
 from segmentation.errors import HistoryBackfillError, HistoryError
-from segmentation.publish import LOCK_KEY
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +34,8 @@ def record_history(as_of: dt.date, run_id: str) -> dict[str, Any]:
     try:
         with database.transaction() as conn:
             conn.execute("select set_config('lock_timeout', '30s', true)")
-            conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (LOCK_KEY,))
+            # The publish lock: history never interleaves with a publish.
+            control.lock_publish(conn)
             rerun = _check_dates(conn, as_of)
             _build_base(conn, as_of, rerun)
             summary = _write(conn, as_of, run_id)

@@ -6,6 +6,11 @@ Write-audit-publish, one function per DAG task:
         -> publish(as_of, run_id, audit) -> record_history(as_of, run_id)
         -> finish(audit)
 
+Build, audit, publish and history of a run hold the run lease (segmentation.control.hold),
+taken at the start of `build` and released by `finish` or a failure, so two runs (`segments
+run`, the DAG, a backfill) never interleave. The audit records a fingerprint of what it
+checked, and `publish` refuses a candidate that differs from it.
+
 `build` writes only `segments_audit` (and staging views); nothing reaches
 `segments_serving` before the audit passed, and `publish` is one transaction, so a failure
 anywhere before it leaves what Broadcast reads unchanged. A segment that fails its own bounds
@@ -20,7 +25,7 @@ import logging
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from segmentation import config
+from segmentation import config, control
 from segmentation.dbt_invoke import run_dbt
 from segmentation.errors import AuditError, QuarantineError
 
@@ -60,21 +65,24 @@ def validate(paths: list[str] | None = None) -> Any:
     return validate_definitions(paths)
 
 
-def build(as_of: dt.date) -> Any:
+def build(as_of: dt.date, run_id: str | None = None) -> Any:
     """Render the definitions to dbt models, then `dbt build` (models + tests) for `as_of`.
 
     Everything lands in segments_staging / segments_audit; a failed model or test raises
-    DbtError and the serving schema is untouched.
+    DbtError and the serving schema is untouched. Takes the run lease for `run_id` (kept for
+    the run's next steps); without a run id, for this build only.
     """
-    render_definitions()
-    return run_dbt(["build", "--exclude", BUILD_EXCLUDE], dbt_vars(as_of))
+    with control.hold(as_of, run_id or manual_run_id(), keep=run_id is not None):
+        render_definitions()
+        return run_dbt(["build", "--exclude", BUILD_EXCLUDE], dbt_vars(as_of))
 
 
 def audit(as_of: dt.date, run_id: str) -> Any:
     """Run the GX audit. Global failures raise AuditError (nothing may be published)."""
     from segmentation.audit import run_audit
 
-    result = run_audit(as_of, run_id, expected_segments=expected_segments())
+    with control.hold(as_of, run_id):
+        result = run_audit(as_of, run_id, expected_segments=expected_segments())
     if result.global_failures:
         raise AuditError(
             f"The audit of {as_of} blocks the publish; serving is unchanged.\n{result.summary()}"
@@ -113,25 +121,41 @@ def expected_segments() -> set[tuple[str, str]]:
 
 
 def publish(as_of: dt.date, run_id: str, audit_result: Any, *, allow_rewind: bool = False) -> Any:
-    """Publish the audited candidate; quarantined segments keep their last good version."""
+    """Publish the audited candidate; quarantined segments keep their last good version.
+
+    Only exactly the candidate that `audit_result` checked is published (its audit_id)."""
     from segmentation import publish as publish_module
 
     if audit_result.global_failures:
         raise AuditError(f"Refusing to publish {as_of}: {audit_result.summary()}")
-    return publish_module.publish(
-        as_of, run_id, dict(audit_result.quarantined), allow_rewind=allow_rewind
-    )
+    if audit_result.audit_id is None:
+        raise AuditError(
+            f"Refusing to publish {as_of} for run {run_id}: the audit result names no recorded "
+            "audit (audit_id), so nothing proves what it checked. Rerun the audit."
+        )
+    with control.hold(as_of, run_id):
+        return publish_module.publish(
+            as_of,
+            run_id,
+            dict(audit_result.quarantined),
+            allow_rewind=allow_rewind,
+            audit_id=audit_result.audit_id,
+        )
 
 
 def record_history(as_of: dt.date, run_id: str) -> dict[str, Any]:
     """Append this date's membership changes to segments_history (idempotent per date)."""
     from segmentation import history
 
-    return history.record_history(as_of, run_id)
+    with control.hold(as_of, run_id):
+        return history.record_history(as_of, run_id)
 
 
-def finish(audit_result: Any) -> None:
-    """Fail the run when anything was quarantined, after the rest published and history ran."""
+def finish(audit_result: Any, run_id: str | None = None) -> None:
+    """End the run: release its lease, then fail it when anything was quarantined (after the
+    rest published and history ran)."""
+    if run_id is not None:
+        control.release(run_id)
     if audit_result.quarantined:
         raise QuarantineError(
             f"{len(audit_result.quarantined)} segment(s) quarantined: they kept their last "
@@ -146,13 +170,15 @@ def run(
     as_of = as_of or today()
     run_id = run_id or manual_run_id()
     log.info("pipeline run %s for as-of %s", run_id, as_of)
-    check_sources()
-    validate()
-    build(as_of)
-    audit_result = audit(as_of, run_id)
-    published = publish(as_of, run_id, audit_result, allow_rewind=allow_rewind)
-    history = record_history(as_of, run_id)
-    finish(audit_result)
+    # One process runs every step: it holds the lease throughout and releases it at the end.
+    with control.hold(as_of, run_id, keep=False):
+        check_sources()
+        validate()
+        build(as_of, run_id)
+        audit_result = audit(as_of, run_id)
+        published = publish(as_of, run_id, audit_result, allow_rewind=allow_rewind)
+        history = record_history(as_of, run_id)
+        finish(audit_result, run_id)
     return {"as_of": as_of, "run_id": run_id, "published": published, "history": history}
 
 

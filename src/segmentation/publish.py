@@ -8,9 +8,15 @@ complete previous commit or the complete new one. No DDL touches a serving table
 row-level security policies and views that depend on them can never be lost or left pointing
 at an old object (the pitfalls of schema swaps, renames and dbt table rebuilds).
 
-A quarantined segment keeps its last published membership; its catalogue row is marked
-`stale` with the audit's reason. Publishing the same candidate twice for the same as-of date
-changes nothing but `segments.published_at` and adds a `publish_log` row.
+The transaction first copies the candidate into temporary tables and publishes from the
+copies only. Given the audit's `audit_id` (the pipeline always passes it), it computes the
+fingerprint of the copies (segmentation.control) and refuses when it differs from what that
+audit recorded: a rebuild between audit and publish can never be published unaudited.
+
+A quarantined segment keeps its last published membership and recipients (consent still
+applies); its catalogue row is marked `stale` with the audit's reason. Publishing the same
+candidate twice for the same as-of date changes nothing but `segments.published_at` and adds
+a `publish_log` row.
 """
 
 from __future__ import annotations
@@ -23,19 +29,35 @@ from typing import Any
 
 import psycopg
 from psycopg import errors as pg_errors
+from psycopg import sql
 
-from segmentation import database
-from segmentation.errors import PublishError, PublishRewindError
+from segmentation import control, database
+from segmentation.errors import CandidateChangedError, PublishError, PublishRewindError
 
 log = logging.getLogger(__name__)
 
 CANDIDATE_MEMBERSHIP = "segments_audit.int_segment_membership"
 CANDIDATE_CATALOGUE = "segments_audit.int_segment_catalogue"
 CANDIDATE_GROUPS = "segments_audit.int_group_assignments"
+CANDIDATE_AS_OF = "segments_audit.int_segment_as_of"
 STAGED_CONTACTS = "segments_staging.stg_crm__contacts"
 
-# Publish and history both take this transaction-scoped advisory lock, so they never interleave.
-LOCK_KEY = "segments_serving.publish"
+# The candidate as the audit fingerprints it (control.fingerprint), live and as publish's copy.
+CANDIDATE = {
+    "membership": CANDIDATE_MEMBERSHIP,
+    "catalogue": CANDIDATE_CATALOGUE,
+    "groups": CANDIDATE_GROUPS,
+    "contacts": STAGED_CONTACTS,
+    "as_of": CANDIDATE_AS_OF,
+}
+COPIES = {
+    "membership": "pub_cand_members",
+    "catalogue": "pub_cand_catalogue",
+    "groups": "pub_cand_groups",
+    "contacts": "pub_cand_contacts",
+    # Not published, so not copied: read once, in this transaction, for the fingerprint.
+    "as_of": CANDIDATE_AS_OF,
+}
 
 DEFAULT_LOCK_TIMEOUT = "30s"
 DEFAULT_STATEMENT_TIMEOUT = "15min"
@@ -64,6 +86,7 @@ def publish(
     quarantined: dict[tuple[str, str], str],
     *,
     allow_rewind: bool = False,
+    audit_id: int | None = None,
     lock_timeout: str | None = None,
     statement_timeout: str | None = None,
 ) -> PublishResult:
@@ -72,6 +95,10 @@ def publish(
     `quarantined` maps (account_id, segment_key) to the audit's reason; those segments keep
     their last published membership and are marked stale. An as-of date older than the one
     serving already shows is refused unless `allow_rewind` (it would roll Broadcast back).
+    With `audit_id` (segmentation.pipeline always gives it) the candidate must be exactly the
+    one that audit checked, with the same verdict, and no other run may hold the run lease;
+    otherwise CandidateChangedError / RunLockedError and serving is unchanged. Without it the
+    candidate is published as it stands (tests, and an operator's deliberate call).
     Timeouts default to env SEGMENTS_PUBLISH_LOCK_TIMEOUT / SEGMENTS_PUBLISH_STATEMENT_TIMEOUT.
     """
     published_at = dt.datetime.now(dt.UTC)
@@ -94,6 +121,9 @@ def publish(
         with database.transaction() as conn:
             _begin(conn, lock_timeout, statement_timeout)
             _check_inputs(conn, as_of, allow_rewind)
+            _snapshot(conn)
+            if audit_id is not None:
+                _verify(conn, audit_id, as_of, run_id, quarantined)
             _prepare(conn, params)
             _write_members(conn, params)
             _write_segments(conn, params)
@@ -142,7 +172,7 @@ def last_published_counts() -> dict[tuple[str, str], int]:
 def _begin(conn: psycopg.Connection, lock_timeout: str, statement_timeout: str) -> None:
     conn.execute("select set_config('lock_timeout', %s, true)", (lock_timeout,))
     conn.execute("select set_config('statement_timeout', %s, true)", (statement_timeout,))
-    conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (LOCK_KEY,))
+    control.lock_publish(conn)
 
 
 def _relation_exists(conn: psycopg.Connection, name: str) -> bool:
@@ -170,6 +200,88 @@ def _check_inputs(conn: psycopg.Connection, as_of: dt.date, allow_rewind: bool) 
         )
 
 
+def _snapshot(conn: psycopg.Connection) -> None:
+    """Copy the candidate: everything below reads the copies, so the fingerprint verified
+    is exactly what is published, whatever a concurrent build does to the live relations."""
+    conn.execute(
+        f"""
+        create temp table pub_cand_members on commit drop as
+        select account_id, segment_key, contact_id from {CANDIDATE_MEMBERSHIP}
+        """
+    )
+    conn.execute(
+        f"""
+        create temp table pub_cand_catalogue on commit drop as
+        select
+            account_id, segment_key, name, description, owner, visibility, tags, enabled,
+            definition_hash, expect_min_members, expect_max_members, expect_max_change_pct
+        from {CANDIDATE_CATALOGUE}
+        """
+    )
+    groups = CANDIDATE_GROUPS if _relation_exists(conn, CANDIDATE_GROUPS) else None
+    conn.execute(
+        sql.SQL(
+            "create temp table pub_cand_groups on commit drop as "
+            "select account_id, group_key, contact_id, segment_key from {} as g"
+        ).format(control.relation_or_empty(conn, "groups", groups))
+    )
+    conn.execute(
+        f"""
+        create temp table pub_cand_contacts on commit drop as
+        select contact_id, account_id, email, phone, consent_whatsapp, consent_email, consent_sms
+        from {STAGED_CONTACTS}
+        """
+    )
+    conn.execute("analyze pub_cand_members, pub_cand_catalogue, pub_cand_groups, pub_cand_contacts")
+
+
+def _verify(
+    conn: psycopg.Connection,
+    audit_id: int,
+    as_of: dt.date,
+    run_id: str,
+    quarantined: dict[tuple[str, str], str],
+) -> None:
+    """Refuse unless the copied candidate is exactly what audit `audit_id` checked."""
+    control.check_not_taken(conn, run_id)
+    rerun = (
+        f"Serving is unchanged. Rerun build and audit for {as_of} (`segments run --as-of "
+        f"{as_of}`, or clear the DAG run from its build task)."
+    )
+    recorded = control.load_audit(conn, audit_id)
+    if recorded is None:
+        raise CandidateChangedError(
+            f"Refusing to publish {as_of} for run {run_id}: audit {audit_id} is not recorded in "
+            f"segments_control.audits (removed after {control.AUDIT_RETENTION.days} days, or "
+            f"never run). {rerun}"
+        )
+    if (recorded.run_id, recorded.as_of) != (run_id, as_of):
+        raise CandidateChangedError(
+            f"Refusing to publish {as_of} for run {run_id}: audit {audit_id} checked run "
+            f"{recorded.run_id} for as-of {recorded.as_of}. {rerun}"
+        )
+    if recorded.global_failures:
+        raise CandidateChangedError(
+            f"Refusing to publish {as_of} for run {run_id}: audit {audit_id} found "
+            f"{recorded.global_failures} global failure(s). {rerun}"
+        )
+    if not control.same_quarantine(recorded.quarantined, quarantined):
+        raise CandidateChangedError(
+            f"Refusing to publish {as_of} for run {run_id}: the quarantined segments given "
+            f"({sorted(quarantined)}) are not those audit {audit_id} decided "
+            f"({[tuple(q[:2]) for q in recorded.quarantined]}). {rerun}"
+        )
+    changes = recorded.prints.differences(control.fingerprint(conn, COPIES))
+    if changes:
+        raise CandidateChangedError(
+            f"Refusing to publish {as_of} for run {run_id}: the candidate is not the one audit "
+            f"{audit_id} checked at {recorded.audited_at:%Y-%m-%d %H:%M:%S %Z}. It was rebuilt "
+            "after the audit (another run, a backfill or a manual dbt build). What changed:\n  "
+            + "\n  ".join(changes)
+            + f"\n{rerun}"
+        )
+
+
 def _prepare(conn: psycopg.Connection, p: dict[str, Any]) -> None:
     """Session-private working sets (temporary, dropped at commit or rollback)."""
     conn.execute(
@@ -182,7 +294,7 @@ def _prepare(conn: psycopg.Connection, p: dict[str, Any]) -> None:
         p,
     )
     conn.execute(
-        f"""
+        """
         create temp table pub_catalogue on commit drop as
         select distinct on (c.account_id, c.segment_key)
             c.account_id,
@@ -191,11 +303,11 @@ def _prepare(conn: psycopg.Connection, p: dict[str, Any]) -> None:
             c.description,
             c.owner,
             c.visibility,
-            coalesce(c.tags, '{{}}')::text [] as tags,
+            coalesce(c.tags, '{}')::text [] as tags,
             c.definition_hash,
             q.reason as quarantine_reason,
             q.account_id is not null as quarantined
-        from {CANDIDATE_CATALOGUE} as c
+        from pub_cand_catalogue as c
         left join pub_quarantine as q
             on c.account_id = q.account_id and c.segment_key = q.segment_key
         where c.enabled
@@ -203,10 +315,10 @@ def _prepare(conn: psycopg.Connection, p: dict[str, Any]) -> None:
         """
     )
     conn.execute(
-        f"""
+        """
         create temp table pub_members on commit drop as
         select distinct m.account_id, m.segment_key, m.contact_id
-        from {CANDIDATE_MEMBERSHIP} as m
+        from pub_cand_members as m
         inner join pub_catalogue as c
             on m.account_id = c.account_id and m.segment_key = c.segment_key
         where not c.quarantined and m.contact_id is not null
@@ -351,25 +463,24 @@ def _write_groups(conn: psycopg.Connection, p: dict[str, Any]) -> None:
         "select account_id, group_key, contact_id, segment_key "
         "from segments_serving.group_assignments with no data"
     )
-    # The group relations come with a later issue: until then there are no assignments.
-    if _relation_exists(conn, CANDIDATE_GROUPS):
-        conn.execute(
-            f"""
-            insert into pub_groups
-            select distinct on (g.account_id, g.group_key, g.contact_id)
-                g.account_id, g.group_key, g.contact_id, g.segment_key
-            from {CANDIDATE_GROUPS} as g
-            where g.contact_id is not null and not exists (
-                -- segment_key may also be a group's fallback label, not in the catalogue
-                select 1 from pub_catalogue as c
-                where
-                    c.quarantined
-                    and c.account_id = g.account_id
-                    and c.segment_key = g.segment_key
-            )
-            order by g.account_id, g.group_key, g.contact_id, g.segment_key
-            """
+    # pub_cand_groups is empty when the group relations have not been built.
+    conn.execute(
+        """
+        insert into pub_groups
+        select distinct on (g.account_id, g.group_key, g.contact_id)
+            g.account_id, g.group_key, g.contact_id, g.segment_key
+        from pub_cand_groups as g
+        where g.contact_id is not null and not exists (
+            -- segment_key may also be a group's fallback label, not in the catalogue
+            select 1 from pub_catalogue as c
+            where
+                c.quarantined
+                and c.account_id = g.account_id
+                and c.segment_key = g.segment_key
         )
+        order by g.account_id, g.group_key, g.contact_id, g.segment_key
+        """
+    )
     # A quarantined segment keeps its assignments, unless the audited candidate now assigns
     # that contact to another segment of the group (one assignment per contact and group).
     conn.execute(
@@ -426,7 +537,7 @@ def _write_recipients(conn: psycopg.Connection, p: dict[str, Any]) -> None:
         create temp table pub_recipients on commit drop as
         select m.account_id, m.segment_key, m.contact_id, ch.channel, ch.address
         from segments_serving.segment_members as m
-        inner join {STAGED_CONTACTS} as c
+        inner join pub_cand_contacts as c
             on m.account_id = c.account_id and m.contact_id = c.contact_id
         cross join lateral (
             values
@@ -437,6 +548,22 @@ def _write_recipients(conn: psycopg.Connection, p: dict[str, Any]) -> None:
         where
             (ch.channel in ('whatsapp', 'sms') and ch.address ~ '{E164}')
             or (ch.channel = 'email' and ch.address ~ '{EMAIL}')
+        """
+    )
+    # A quarantined segment keeps its recipients like its members: a frozen member who is no
+    # longer a staged contact (a mass deletion is what quarantine guards against) keeps the
+    # rows last published. A member still staged follows today's consent and address above.
+    conn.execute(
+        """
+        insert into pub_recipients
+        select r.account_id, r.segment_key, r.contact_id, r.channel, r.address
+        from segments_serving.broadcast_recipients as r
+        inner join pub_catalogue as q
+            on r.account_id = q.account_id and r.segment_key = q.segment_key
+        where q.quarantined and not exists (
+            select 1 from pub_cand_contacts as c
+            where c.account_id = r.account_id and c.contact_id = r.contact_id
+        )
         """
     )
     conn.execute(
