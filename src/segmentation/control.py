@@ -54,7 +54,13 @@ def apply(conn: psycopg.Connection) -> None:
     """Create the control tables and give only the pipeline role access (idempotent)."""
     from segmentation import security
 
-    conn.execute(database.read_sql("control.sql"))
+    # Like the other DDL scripts: skipped when everything is in place, so init takes no lock
+    # that could wait for a running audit or publish.
+    database.read_sql_if_missing(conn, "control.sql")
+    conn.execute(
+        "insert into segments_control.run_lease (lease) values ('candidate') "
+        "on conflict (lease) do nothing"
+    )
     schema = sql.Identifier(SCHEMA)
     reader, pipeline = (
         sql.Identifier(security.reader_role()),

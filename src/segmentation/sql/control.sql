@@ -25,9 +25,6 @@ create table if not exists segments_control.run_lease (
     constraint run_lease_held_has_expiry check (run_id is null or expires_at is not null)
 );
 
-insert into segments_control.run_lease (lease) values ('candidate')
-on conflict (lease) do nothing;
-
 -- One row per audit: the run and as-of date it audited and its verdict.
 create table if not exists segments_control.audits (
     audit_id bigint generated always as identity primary key,
