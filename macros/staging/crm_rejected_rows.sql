@@ -3,38 +3,55 @@
     Re-derives each key's latest version straight from the source with the same ID
     normalisation, crm_table_spec() order and crm_rejection_reason() as the staging model,
     so "not in staging" and "listed here" are the same rows (tests/test_staging.py checks
-    that every raw key lands in exactly one of them). -#}
+    that every raw key lands in exactly one of them). Those rows have outcome 'dropped'.
+    Two more kinds of row are listed, for keys that may still be staged:
+      version_skipped  a version whose order columns are implausible did not compete for
+                       "latest" (latest_per_key); one row per key, column and reason
+      nulled           a checked value of a staged row became NULL (tables whose bad_values
+                       are 'null': contacts); one row per key and column -#}
 {% macro crm_rejected_rows(table) -%}
     {%- set spec = crm_table_spec(table) -%}
     {%- set columns = spec['key'] + ([] if spec['contact'] is none or 'contact_id' in spec['key'] else ['contact_id']) -%}
-    {%- set order_columns = [] -%}
-    {%- for column in crm_order_columns(table) if column != '_row_hash' -%}
-        {%- do order_columns.append(column) -%}
+    {%- set checked_columns = [] -%}
+    {%- for check in crm_checked_columns(table) -%}
+        {%- do checked_columns.append(check['column']) -%}
     {%- endfor -%}
-    {%- set raw_rows -%}
-        (
+    {%- set passed = [] -%}
+    {%- for column in crm_order_columns(table) + checked_columns
+        + (['deleted_at'] if table == 'contacts' else [])
+        if column != '_row_hash' and column not in passed -%}
+        {%- do passed.append(column) -%}
+    {%- endfor -%}
+    {%- set raw_select -%}
             select
                 {%- for column in columns %}
                 {{ normalize_id('source.' ~ column) }} as {{ column }},
                 {%- endfor %}
-                {%- for column in order_columns %}
+                {%- for column in passed %}
                 source.{{ column }},
                 {%- endfor %}
                 {{ crm_row_hash('source') }} as _row_hash
             from {{ source('crm', table) }} as source
-        ) as raw_rows
     {%- endset -%}
+    {%- set raw_rows = '(' ~ raw_select ~ ') as raw_rows' -%}
     {%- if table == 'contact_companies' -%}
-        {%- set record_id = "concat(checked.contact_id, '/', checked.company_id)" -%}
+        {%- set record_id = "concat(#.contact_id, '/', #.company_id)" -%}
     {%- else -%}
-        {%- set record_id = 'checked.' ~ spec['key'][-1] -%}
+        {%- set record_id = '#.' ~ spec['key'][-1] -%}
     {%- endif -%}
+    {%- set contact_id = '#.contact_id' if 'contact_id' in columns else 'cast(null as text)' -%}
+    {%- set value_reasons = "('infinite_date', 'future_date', 'ancient_date', 'non_finite_number')" -%}
     select
         '{{ table }}' as source_table,
         checked.account_id,
-        {{ record_id }} as record_id,
-        {{ 'checked.contact_id' if 'contact_id' in columns else 'cast(null as text)' }} as contact_id,
-        checked.reason
+        {{ record_id | replace('#', 'checked') }} as record_id,
+        {{ contact_id | replace('#', 'checked') }} as contact_id,
+        checked.reason,
+        case
+            when checked.reason in {{ value_reasons }}
+                then {{ crm_value_reasons(table, 'checked', 'column') }}
+        end as column_name,
+        'dropped' as outcome
     from (
         select
             latest.*,
@@ -44,4 +61,48 @@
         ) as latest
     ) as checked
     where checked.reason is not null
+    {%- if spec.get('bad_values', 'reject') == 'null' and crm_checked_columns(table) | rejectattr('order') | list %}
+
+    union all
+
+    select
+        '{{ table }}' as source_table,
+        staged.account_id,
+        {{ record_id | replace('#', 'staged') }} as record_id,
+        {{ contact_id | replace('#', 'staged') }} as contact_id,
+        bad.reason,
+        bad.column_name,
+        'nulled' as outcome
+    from (
+        {{ latest_per_key(raw_rows, table) }}
+    ) as staged
+    cross join lateral (
+        values
+        {%- for check in crm_checked_columns(table) if not check['order'] %}
+            ('{{ check["column"] }}', {{ crm_value_reason(check, 'staged') }})
+            {%- if not loop.last %},{% endif %}
+        {%- endfor %}
+    ) as bad (column_name, reason)
+    where
+        bad.reason is not null
+        and {{ crm_rejection_reason(table, 'staged') }} is null
+        {%- if table == 'contacts' %}
+        and staged.deleted_at is null
+        {%- endif %}
+    {%- endif %}
+    {%- if crm_checked_columns(table) | selectattr('order') | list %}
+
+    union all
+
+    select distinct
+        '{{ table }}' as source_table,
+        skipped.account_id,
+        {{ record_id | replace('#', 'skipped') }} as record_id,
+        {{ contact_id | replace('#', 'skipped') }} as contact_id,
+        {{ crm_version_reason(table, 'skipped', 'reason') }} as reason,
+        {{ crm_version_reason(table, 'skipped', 'column') }} as column_name,
+        'version_skipped' as outcome
+    from ({{ raw_select }}) as skipped
+    where not {{ crm_plausible_version(table, 'skipped') }}
+    {%- endif %}
 {%- endmacro %}
