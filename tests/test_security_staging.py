@@ -27,6 +27,7 @@ from _segments import segment_yaml, write_def
 
 from segmentation.dbt_invoke import run_dbt
 from segmentation.definitions import api
+from segmentation.errors import DbtError
 
 pytestmark = pytest.mark.slow
 
@@ -478,3 +479,20 @@ def test_an_invalid_timezone_falls_back_loudly(built: tuple[psycopg.Connection, 
     warned = {r.node.name: r.failures for r in result.result.results if str(r.status) == "warn"}
     assert warned["rejected_rows_invalid_timezone"] == 1
     assert warned["stg_crm__accounts_timezone_is_valid"] == 1
+
+
+def test_a_future_load_time_does_not_make_a_stale_source_look_fresh(
+    built: tuple[psycopg.Connection, Any],
+) -> None:
+    """Runs last: adds a raw row after the build. Every order here was loaded on 1 July 2026
+    (stale); one more row claiming to be loaded in 9999 must not hide that."""
+    db, _ = built
+    db.execute(
+        "insert into crm_raw.orders (order_id, account_id, contact_id, _loaded_at) "
+        "values ('o_fresh_forever', 'acme', 'base', '9999-01-01')"
+    )
+    try:
+        with pytest.raises(DbtError, match=r"source\.segmentation\.crm\.orders"):
+            run_dbt(["source", "freshness", "--select", "source:crm.orders"])
+    finally:
+        db.execute("delete from crm_raw.orders where order_id = 'o_fresh_forever'")
