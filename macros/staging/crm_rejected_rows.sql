@@ -41,17 +41,17 @@
     {%- endif -%}
     {%- set contact_id = '#.contact_id' if 'contact_id' in columns else 'cast(null as text)' -%}
     {%- set value_reasons = "('infinite_date', 'future_date', 'ancient_date', 'non_finite_number')" -%}
+    {%- set nulls = spec.get('bad_values', 'reject') == 'null' -%}
+    {#- One pass over the latest versions: the row's own reason ('dropped') and, for tables
+        that null bad values, one candidate per checked column ('nulled', staged rows only). -#}
     select
         '{{ table }}' as source_table,
         checked.account_id,
         {{ record_id | replace('#', 'checked') }} as record_id,
         {{ contact_id | replace('#', 'checked') }} as contact_id,
-        checked.reason,
-        case
-            when checked.reason in {{ value_reasons }}
-                then {{ crm_value_reasons(table, 'checked', 'column') }}
-        end as column_name,
-        'dropped' as outcome
+        listed.reason,
+        listed.column_name,
+        listed.outcome
     from (
         select
             latest.*,
@@ -60,36 +60,31 @@
             {{ latest_per_key(raw_rows, table) }}
         ) as latest
     ) as checked
-    where checked.reason is not null
-    {%- if spec.get('bad_values', 'reject') == 'null' and crm_checked_columns(table) | rejectattr('order') | list %}
-
-    union all
-
-    select
-        '{{ table }}' as source_table,
-        staged.account_id,
-        {{ record_id | replace('#', 'staged') }} as record_id,
-        {{ contact_id | replace('#', 'staged') }} as contact_id,
-        bad.reason,
-        bad.column_name,
-        'nulled' as outcome
-    from (
-        {{ latest_per_key(raw_rows, table) }}
-    ) as staged
     cross join lateral (
         values
-        {%- for check in crm_checked_columns(table) if not check['order'] %}
-            ('{{ check["column"] }}', {{ crm_value_reason(check, 'staged') }})
-            {%- if not loop.last %},{% endif %}
+        (
+            checked.reason,
+            case
+                when checked.reason in {{ value_reasons }}
+                    then {{ crm_value_reasons(table, 'checked', 'column') }}
+            end,
+            'dropped'
+        )
+        {%- if nulls %}
+        {%- for check in crm_checked_columns(table) if not check['order'] %},
+        (
+            case
+                when checked.reason is null
+                    {%- if table == 'contacts' %} and checked.deleted_at is null{% endif %}
+                    then {{ crm_value_reason(check, 'checked') }}
+            end,
+            '{{ check["column"] }}',
+            'nulled'
+        )
         {%- endfor %}
-    ) as bad (column_name, reason)
-    where
-        bad.reason is not null
-        and {{ crm_rejection_reason(table, 'staged') }} is null
-        {%- if table == 'contacts' %}
-        and staged.deleted_at is null
         {%- endif %}
-    {%- endif %}
+    ) as listed (reason, column_name, outcome)
+    where listed.reason is not null
     {%- if crm_checked_columns(table) | selectattr('order') | list %}
 
     union all

@@ -80,10 +80,14 @@
             where known_account.account_id = {{ alias }}.account_id
         )
         {%- endif %}
-        {%- if spec.get('bad_values', 'reject') == 'reject' %}
-        {%- for check in crm_checked_columns(table) if not check['order'] %}
-        and {{ crm_value_ok(check, alias) }}
-        {%- endfor %}
+        {%- set value_checks = [] -%}
+        {%- if spec.get('bad_values', 'reject') == 'reject' -%}
+            {%- for check in crm_checked_columns(table) if not check['order'] -%}
+                {%- do value_checks.append(crm_value_ok(check, alias)) -%}
+            {%- endfor -%}
+        {%- endif %}
+        {%- if value_checks %}
+        and {{ crm_filter_estimated_true(value_checks | join(' and ')) }}
         {%- endif %}
         {%- if spec['contact'] == 'required' %}
         and {{ live_contact }}

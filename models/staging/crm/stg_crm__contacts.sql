@@ -67,24 +67,26 @@ consent_withdrawals as (
         max(case when not consent_sms then withdrawn_at end) as sms_withdrawn_at
     from (
         select
-            {{ normalize_id('source.account_id') }} as account_id,
-            {{ normalize_id('source.contact_id') }} as contact_id,
-            coalesce(source.consent_whatsapp, false) as consent_whatsapp,
-            coalesce(source.consent_email, false) as consent_email,
-            coalesce(source.consent_sms, false) as consent_sms,
+            {{ normalize_id('raw_contact.account_id') }} as account_id,
+            {{ normalize_id('raw_contact.contact_id') }} as contact_id,
+            coalesce(raw_contact.consent_whatsapp, false) as consent_whatsapp,
+            coalesce(raw_contact.consent_email, false) as consent_email,
+            coalesce(raw_contact.consent_sms, false) as consent_sms,
             case
-                when source.consent_updated_at > {{ crm_max_time('source') }}
+                when raw_contact.consent_updated_at > {{ crm_max_time('raw_contact') }}
                     then 'infinity'::timestamptz
-                when source.consent_updated_at >= {{ crm_bounds()['crm_min_timestamp'] }}
-                    then source.consent_updated_at
+                when raw_contact.consent_updated_at >= {{ crm_bounds()['crm_min_timestamp'] }}
+                    then raw_contact.consent_updated_at
             end as withdrawn_at
-        from source
+        -- The raw table again rather than the `source` CTE: a second reference would
+        -- make PostgreSQL materialise every raw contact.
+        from {{ source('crm', 'contacts') }} as raw_contact
         where
-            source.consent_updated_at is not null
+            raw_contact.consent_updated_at is not null
             and not (
-                coalesce(source.consent_whatsapp, false)
-                and coalesce(source.consent_email, false)
-                and coalesce(source.consent_sms, false)
+                coalesce(raw_contact.consent_whatsapp, false)
+                and coalesce(raw_contact.consent_email, false)
+                and coalesce(raw_contact.consent_sms, false)
             )
     ) as dated
     group by 1, 2
