@@ -87,7 +87,9 @@ CONTACT_COLUMNS = [
 
 # The staging column contract, in order (downstream code relies on these names).
 CONTRACT: dict[str, list[str]] = {
-    "stg_crm__accounts": ["account_id", "account_name", "package", "timezone"],
+    "stg_crm__accounts": [
+        "account_id", "account_name", "package", "timezone", "timezone_is_valid", "timezone_raw",
+    ],
     "stg_crm__users": ["user_id", "account_id", "user_name", "email", "team"],
     "stg_crm__contacts": [c for c in CONTACT_COLUMNS if c not in ("deleted_at", "_loaded_at")],
     "stg_crm__companies": [

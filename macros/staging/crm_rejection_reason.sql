@@ -6,6 +6,9 @@
       deleted_contact        its contact is soft-deleted (deleted_at set in the latest version)
       cross_account_contact  its contact_id exists, but only in another account: tenants never mix
       unknown_contact        its contact_id exists nowhere (or is NULL where a contact is required)
+      infinite_date, future_date, ancient_date, non_finite_number
+                             a checked value is implausible (crm_plausibility.sql); tables
+                             whose bad_values are 'null' (contacts) keep the row instead
 
     Contact checks apply to the activity tables only (crm_table_spec(table).contact). -#}
 {% macro crm_rejection_reason(table, alias) -%}
@@ -20,6 +23,11 @@
             select 1 from {{ ref('stg_crm__accounts') }} as known_account
             where known_account.account_id = {{ alias }}.account_id
         ) then 'unknown_account'
+        {%- endif %}
+        {%- if spec.get('bad_values', 'reject') == 'reject' %}
+        {%- for check in crm_checked_columns(table) if not check['order'] %}
+        when {{ crm_value_reason(check, alias) }} is not null then {{ crm_value_reason(check, alias) }}
+        {%- endfor %}
         {%- endif %}
         {%- if spec['contact'] is not none %}
         when {{ alias }}.contact_id is null
@@ -71,6 +79,15 @@
             select 1 from {{ ref('stg_crm__accounts') }} as known_account
             where known_account.account_id = {{ alias }}.account_id
         )
+        {%- endif %}
+        {%- set value_checks = [] -%}
+        {%- if spec.get('bad_values', 'reject') == 'reject' -%}
+            {%- for check in crm_checked_columns(table) if not check['order'] -%}
+                {%- do value_checks.append(crm_value_ok(check, alias)) -%}
+            {%- endfor -%}
+        {%- endif %}
+        {%- if value_checks %}
+        and {{ crm_filter_estimated_true(value_checks | join(' and ')) }}
         {%- endif %}
         {%- if spec['contact'] == 'required' %}
         and {{ live_contact }}

@@ -18,7 +18,11 @@ renamed as (
         {{ normalize_id('source.account_id') }} as account_id,
         {{ normalize_text('source.name') }} as account_name,
         {{ normalize_picklist('source.package') }} as package,
+        -- An unknown zone falls back so the run goes on, but loudly: timezone_is_valid,
+        -- the raw value, a warn test and a row in int_crm__rejected_rows.
         coalesce(timezones.timezone_name, '{{ var("default_timezone") }}') as timezone,
+        timezones.timezone_name is not null as timezone_is_valid,
+        {{ normalize_text('source.timezone') }} as timezone_raw,
         source._loaded_at,
         {{ crm_row_hash('source') }} as _row_hash
     from source
@@ -41,7 +45,9 @@ final as (
         account_id,
         account_name,
         package,
-        timezone
+        timezone,
+        timezone_is_valid,
+        timezone_raw
     from kept
 )
 

@@ -54,8 +54,48 @@ latest as (
     {{ latest_per_key('renamed', 'contacts') }}
 ),
 
+-- Consent fails safe (docs/raw-contract.md, "Consent"): the latest withdrawal per channel
+-- over EVERY version of a contact, skipped and superseded ones included. A withdrawal dated
+-- beyond the plausible bound counts as the newest of all; one dated before
+-- crm_min_timestamp, or undated, is left to the latest-version rule.
+consent_withdrawals as (
+    select
+        account_id,
+        contact_id,
+        max(case when not consent_whatsapp then withdrawn_at end) as whatsapp_withdrawn_at,
+        max(case when not consent_email then withdrawn_at end) as email_withdrawn_at,
+        max(case when not consent_sms then withdrawn_at end) as sms_withdrawn_at
+    from (
+        select
+            {{ normalize_id('raw_contact.account_id') }} as account_id,
+            {{ normalize_id('raw_contact.contact_id') }} as contact_id,
+            coalesce(raw_contact.consent_whatsapp, false) as consent_whatsapp,
+            coalesce(raw_contact.consent_email, false) as consent_email,
+            coalesce(raw_contact.consent_sms, false) as consent_sms,
+            case
+                when raw_contact.consent_updated_at > {{ crm_max_time('raw_contact') }}
+                    then 'infinity'::timestamptz
+                when raw_contact.consent_updated_at >= {{ crm_bounds()['crm_min_timestamp'] }}
+                    then raw_contact.consent_updated_at
+            end as withdrawn_at
+        -- The raw table again rather than the `source` CTE: a second reference would
+        -- make PostgreSQL materialise every raw contact.
+        from {{ source('crm', 'contacts') }} as raw_contact
+        where
+            raw_contact.consent_updated_at is not null
+            and not (
+                coalesce(raw_contact.consent_whatsapp, false)
+                and coalesce(raw_contact.consent_email, false)
+                and coalesce(raw_contact.consent_sms, false)
+            )
+    ) as dated
+    group by 1, 2
+),
+
 kept as (
-    select latest.*
+    select
+        latest.*,
+        {{ crm_value_ok({'column': 'consent_updated_at', 'kind': 'timestamp'}, 'latest') }} as consent_updated_at_ok
     from latest
     where
         {{ crm_keep_row('contacts', 'latest') }}
@@ -69,35 +109,66 @@ kept as (
         )
 ),
 
+-- Implausible values of the kept version become NULL (listed in int_crm__rejected_rows as
+-- 'nulled'). A consent grant counts only with a plausible (or no) consent_updated_at, and
+-- only if no version withdrew that channel at or after it.
 final as (
     select
-        contact_id,
-        account_id,
-        full_name,
-        email,
-        phone,
-        gender,
-        date_of_birth,
-        job_title,
-        city,
-        province,
-        country,
-        lifecycle_stage,
-        lead_source,
-        owner_user_id,
-        tags,
-        custom_fields,
-        consent_whatsapp,
-        consent_email,
-        consent_sms,
-        consent_updated_at,
-        loyalty_tier,
-        loyalty_points,
-        created_at,
-        created_by,
-        updated_at,
-        updated_by
+        kept.contact_id,
+        kept.account_id,
+        kept.full_name,
+        kept.email,
+        kept.phone,
+        kept.gender,
+        {{ crm_plausible_or_null('contacts', 'date_of_birth', 'kept') }} as date_of_birth,
+        kept.job_title,
+        kept.city,
+        kept.province,
+        kept.country,
+        kept.lifecycle_stage,
+        kept.lead_source,
+        kept.owner_user_id,
+        kept.tags,
+        kept.custom_fields,
+        coalesce(
+            kept.consent_whatsapp
+            and kept.consent_updated_at_ok
+            and (
+                withdrawn.whatsapp_withdrawn_at is null
+                or withdrawn.whatsapp_withdrawn_at < kept.consent_updated_at
+            ),
+            false
+        ) as consent_whatsapp,
+        coalesce(
+            kept.consent_email
+            and kept.consent_updated_at_ok
+            and (
+                withdrawn.email_withdrawn_at is null
+                or withdrawn.email_withdrawn_at < kept.consent_updated_at
+            ),
+            false
+        ) as consent_email,
+        coalesce(
+            kept.consent_sms
+            and kept.consent_updated_at_ok
+            and (
+                withdrawn.sms_withdrawn_at is null
+                or withdrawn.sms_withdrawn_at < kept.consent_updated_at
+            ),
+            false
+        ) as consent_sms,
+        {{ crm_plausible_or_null('contacts', 'consent_updated_at', 'kept') }} as consent_updated_at,
+        kept.loyalty_tier,
+        {{ crm_plausible_or_null('contacts', 'loyalty_points', 'kept') }} as loyalty_points,
+        {{ crm_plausible_or_null('contacts', 'created_at', 'kept') }} as created_at,
+        kept.created_by,
+        kept.updated_at,
+        kept.updated_by
     from kept
+    left join consent_withdrawals as withdrawn
+        on
+            kept.account_id = withdrawn.account_id
+            and kept.contact_id = withdrawn.contact_id
 )
 
 select * from final

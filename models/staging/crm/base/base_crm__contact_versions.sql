@@ -6,7 +6,13 @@
 -- and without statistics PostgreSQL guesses 0.5% of rows for `not is_deleted` and picks
 -- nested loops that take minutes at 100k rows (seen when staging was views).
 
-{{ config(materialized='table', post_hook='analyze {{ this }}') }}
+-- Indexed on the key: int_crm__rejected_rows looks contacts up row by row (correlated
+-- EXISTS in crm_rejection_reason), and an unindexed lookup is a scan per raw row.
+
+{{ config(
+    materialized='table',
+    post_hook=['create index on {{ this }} (account_id, contact_id)', 'analyze {{ this }}'],
+) }}
 
 with
 
