@@ -481,6 +481,21 @@ def test_an_invalid_timezone_falls_back_loudly(built: tuple[psycopg.Connection, 
     assert warned["stg_crm__accounts_timezone_is_valid"] == 1
 
 
+def test_segments_status_shows_the_timezone_fallback(
+    built: tuple[psycopg.Connection, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from segmentation import cli
+
+    assert cli.main(["status"]) == 0
+    out, err = capsys.readouterr()
+    rows = {line.split()[0]: line for line in out.splitlines()[1:] if line.strip()}
+    assert "Asia/Jakarta (!)" in rows["zed"]
+    assert "(!)" not in rows["acme"]
+    assert "run lease: free" in out
+    assert "account zed: timezone 'Mars/Base' is unknown" in err
+    assert "account acme" not in err
+
+
 def test_a_future_load_time_does_not_make_a_stale_source_look_fresh(
     built: tuple[psycopg.Connection, Any],
 ) -> None:

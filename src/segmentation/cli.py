@@ -116,6 +116,30 @@ def cmd_published(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    from segmentation import pipeline
+
+    status = pipeline.status()
+    print(
+        f"{'account':<16} {'package':<10} {'timezone':<22} {'segments':>8} {'stale':>6} "
+        f"{'members':>10}  latest as-of  published at"
+    )
+    for a in status.accounts:
+        zone = a.timezone if a.timezone_is_valid else f"{a.timezone} (!)"
+        published = (
+            f"{a.latest_published_at:%Y-%m-%d %H:%M %Z}" if a.latest_published_at else "never"
+        )
+        print(
+            f"{a.account_id:<16} {a.package or '-':<10} {zone:<22} {a.segments:>8} "
+            f"{a.stale_segments:>6} {a.memberships:>10,}  {a.latest_as_of or '-'!s:<12}  "
+            f"{published}"
+        )
+    print(f"run lease: {status.lease or 'free'}")
+    for warning in status.warnings():
+        print(f"warning: {warning}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="segments", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -156,6 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.set_defaults(func=cmd_run)
 
+    sub.add_parser(
+        "status", help="per account: timezone (and fallbacks), published, stale; the run lease"
+    ).set_defaults(func=cmd_status)
     sub.add_parser(
         "published", help="segment counts per account as Broadcast sees them"
     ).set_defaults(func=cmd_published)

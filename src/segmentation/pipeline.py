@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from segmentation import config, control
 from segmentation.dbt_invoke import run_dbt
-from segmentation.errors import AuditError, QuarantineError
+from segmentation.errors import AuditError, DatabaseError, QuarantineError
 
 log = logging.getLogger(__name__)
 
@@ -180,6 +181,62 @@ def run(
         history = record_history(as_of, run_id)
         finish(audit_result, run_id)
     return {"as_of": as_of, "run_id": run_id, "published": published, "history": history}
+
+
+@dataclass(frozen=True)
+class AccountStatus:
+    account_id: str
+    package: str | None
+    timezone: str
+    timezone_is_valid: bool
+    timezone_raw: str | None
+    segments: int
+    stale_segments: int
+    memberships: int
+    latest_as_of: dt.date | None
+    latest_published_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class Status:
+    accounts: list[AccountStatus]
+    lease: str | None  # who holds the run lease now, or None when it is free
+
+    def warnings(self) -> list[str]:
+        return [
+            f"account {a.account_id}: timezone {a.timezone_raw!r} is unknown to the server; its "
+            f"runs use {a.timezone}. Fix accounts.timezone in the CRM (an IANA name such as "
+            "Asia/Makassar)."
+            for a in self.accounts
+            if not a.timezone_is_valid
+        ]
+
+
+def status() -> Status:
+    """Per staged account: its timezone (and whether it fell back), what is published, how
+    much is stale; and the run lease. Needs a built staging layer (`segments run`)."""
+    from psycopg import sql
+
+    from segmentation import database
+
+    query = sql.SQL(database.read_sql("status.sql")).format(
+        staging=sql.Identifier(config.SCHEMA_STAGING),
+        serving=sql.Identifier(config.SCHEMA_SERVING),
+    )
+    with database.connect() as conn:
+        if conn.execute(
+            "select to_regclass(%s) is null",
+            (f"{config.SCHEMA_STAGING}.stg_crm__accounts",),
+        ).fetchone()[0]:
+            raise DatabaseError(
+                "No staged accounts yet: run the pipeline once (`segments run`) and ask again."
+            )
+        accounts = [AccountStatus(*row) for row in conn.execute(query).fetchall()]
+        lease = control.current_lease(conn)
+    held = None if lease.run_id is None or lease.stale else lease.describe()
+    for warning in (status := Status(accounts, held)).warnings():
+        log.warning(warning)
+    return status
 
 
 def published_counts() -> dict[str, dict[str, int]]:
