@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import secrets
+import shutil
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -536,3 +537,67 @@ def test_sync_generated_clears_the_generated_files_of_an_invalid_set(project: Pa
     assert api.sync_generated(offline=True) is None
     for rel in ("models/segments/generated", "macros/segments/generated"):
         assert list((project / rel).iterdir()) == []
+
+
+def _at_the_bounds() -> dict[str, str]:
+    """Definitions with every value at the edge of what validation accepts."""
+    long_text = "x" * 1000
+    many = ", ".join(f'"v{i}"' for i in range(1000))
+    conditions = [
+        "{field: created_at, op: within_last, value: {years: 100}}",
+        "{field: created_at, op: more_than_ago, value: {days: 36600}}",
+        "{field: date_of_birth, op: within_next, value: {weeks: 5200}}",
+        "{field: date_of_birth, op: anniversary_within_next, value: {months: 1200}}",
+        "{field: created_at, op: between, value: [0001-01-01, 9999-12-31]}",
+        "{field: date_of_birth, op: after, value: 9999-12-31}",
+        "{field: loyalty_points, op: gte, value: 1.0e+308}",
+        "{field: loyalty_points, op: lt, value: -1.0e-300}",
+        f"{{field: custom.{'k' * 63}, op: between, value: [-{'9' * 4000}, {'9' * 4000}]}}",
+        f"{{field: custom._{'k' * 62}, type: date, op: on, value: 0001-01-01}}",
+        f"{{field: city, op: in, value: [{many}]}}",
+        f'{{field: city, op: eq, value: "{long_text}"}}',
+        "{field: email, op: matches, value: '^(?:a|b){0,255}(?=c)[[:alpha:]\\d]$'}",
+        "{has: {object: orders, within: {last_days: 36600}, count: {gte: " + "9" * 40 + "}}}",
+        "{has: {object: deals, within: {between: [0001-01-01, 9999-12-31]}, "
+        "max: {field: closed_at, op: within_last, value: {years: 100}}}}",
+    ]
+    where = "\n".join(f"    - {c}" for c in conditions)
+    key = "k" * 48  # with account acme1234: 63 characters, the longest PostgreSQL keeps
+    body = textwrap.dedent(
+        f"""\
+        key: {key}
+        name: "{long_text}"
+        description: "{long_text}"
+        account: acme1234
+        owner: "{long_text}"
+        visibility: team
+        tags: [{", ".join(f'"{long_text}"' for _ in range(3))}]
+        expect: {{min_members: 0, max_members: 2147483647, max_change_pct: 1000000}}
+        where:
+          any:
+        """
+    )
+    return {f"acme1234/{key}.yml": body + where + "\n"}
+
+
+@pytest.mark.slow
+def test_definitions_at_every_bound_build(pipeline_project: Path, db: psycopg.Connection) -> None:
+    """What validates also builds: each bound above is one PostgreSQL still accepts."""
+    project = pipeline_project
+    write(project, "acme/plain.yml", PLAIN)
+    for rel, text in _at_the_bounds().items():
+        write(project, rel, text)
+    db.execute(
+        "insert into crm_raw.accounts (account_id, name, package, timezone)"
+        " values ('acme1234', 'Bounds', 'ultimate', 'Asia/Jakarta')"
+    )
+    try:
+        pipeline.validate()
+        pipeline.build(AS_OF)
+        model = "seg__acme1234__" + "k" * 48
+        assert len(model) == 63
+        found = db.execute("select to_regclass(%s)::text", (f"segments_audit.{model}",))
+        assert found.fetchone() == (f"segments_audit.{model}",)
+    finally:
+        db.execute("delete from crm_raw.accounts where account_id = 'acme1234'")
+        shutil.rmtree(project / "segment_defs" / "acme1234")
