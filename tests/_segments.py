@@ -68,7 +68,12 @@ def copy_project(target: Path) -> Path:
         shutil.copy(PROJECT_DIR / name, target / name)
     shutil.copytree(PROJECT_DIR / "macros", target / "macros", ignore=ignore)
     for sub in ("staging", "segments"):
-        shutil.copytree(PROJECT_DIR / "models" / sub, target / "models" / sub, ignore=ignore)
+        # models/segments holds only generated files: a fresh checkout has no such folder
+        source = PROJECT_DIR / "models" / sub
+        if source.is_dir():
+            shutil.copytree(source, target / "models" / sub, ignore=ignore)
+        else:
+            (target / "models" / sub).mkdir(parents=True)
     # Only the intermediate models this layer needs: others' models there (groups,
     # features) depend on files their own tooling generates.
     intermediate = target / "models" / "intermediate"

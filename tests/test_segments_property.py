@@ -28,7 +28,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from segmentation.dbt_invoke import run_dbt
-from segmentation.definitions.operators import CALENDAR_PERIODS
+from segmentation.definitions.operators import CALENDAR_PERIODS, MAX_DURATION
 from segmentation.definitions.schema import build_schema
 
 pytestmark = pytest.mark.slow
@@ -67,11 +67,9 @@ def contacts(n: int = 40) -> list[dict[str, Any]]:
 
 
 def duration() -> st.SearchStrategy[dict[str, int]]:
-    return st.dictionaries(
-        st.sampled_from(["days", "weeks", "months", "years"]),
-        st.integers(0, 400),
-        min_size=1,
-        max_size=1,
+    """One unit and a count up to 400, within the language's bound for that unit."""
+    return st.sampled_from(["days", "weeks", "months", "years"]).flatmap(
+        lambda unit: st.builds(lambda n: {unit: n}, st.integers(0, min(400, MAX_DURATION[unit])))
     )
 
 

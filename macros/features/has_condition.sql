@@ -20,7 +20,7 @@
         {{ exceptions.raise_compiler_error("segment_node__in_segment: '" ~ (node.key | string) ~ "' was not resolved") }}
     {%- endif -%}
     ({%- for source in node.sources -%}
-        {%- if not modules.re.match('^seg__[a-z0-9_]+$', source.model) -%}
+        {%- if not modules.re.fullmatch('^seg__[a-z0-9_]+$', source.model) -%}
             {{ exceptions.raise_compiler_error("segment_node__in_segment: bad model " ~ (source.model | string)) }}
         {%- endif -%}
         exists (

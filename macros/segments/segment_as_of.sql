@@ -5,7 +5,7 @@
     {%- set as_of = var('as_of', none) -%}
     {%- if as_of is not none and (as_of | string | trim) != '' -%}
         {%- set text = as_of | string | trim -%}
-        {%- if not modules.re.match('^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$', text) -%}
+        {%- if not modules.re.fullmatch('^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$', text) -%}
             {{ exceptions.raise_compiler_error(
                 "var 'as_of' must be a date like 2026-01-31, got '" ~ text ~ "'") }}
         {%- endif -%}

@@ -9,7 +9,7 @@
     account's as-of row: as_of_date, timezone). -#}
 {% macro segment_node_sql(node) -%}
     {%- set kind = node.kind | string -%}
-    {%- if not modules.re.match('^[a-z_]+$', kind) or context.get('segment_node__' ~ kind) is none -%}
+    {%- if not modules.re.fullmatch('^[a-z_]+$', kind) or context.get('segment_node__' ~ kind) is none -%}
         {{ exceptions.raise_compiler_error("segment_node_sql: unknown node kind '" ~ kind ~ "'") }}
     {%- endif -%}
     {{ context['segment_node__' ~ kind](node) }}
@@ -63,7 +63,7 @@
 {% macro segment_field_sql(node) -%}
     {%- set column = segment_entity_alias(node.entity) ~ "." ~ segment_identifier(node.column) -%}
     {%- if node.json_key is defined and node.json_key is not none -%}
-        {%- if not modules.re.match('^[A-Za-z_][A-Za-z0-9_]{0,62}$', node.json_key) -%}
+        {%- if not modules.re.fullmatch('^[A-Za-z_][A-Za-z0-9_]{0,62}$', node.json_key) -%}
             {{ exceptions.raise_compiler_error("segment_field_sql: bad custom field key") }}
         {%- endif -%}
         {{ segment_custom_field_sql(column, node.json_key, node.type) }}

@@ -11,13 +11,13 @@
         '{{ value | replace("'", "''") }}'
     {%- elif type == 'number' -%}
         {%- set text = value | string -%}
-        {%- if not modules.re.match('^-?[0-9]+(\\.[0-9]+)?$', text) -%}
+        {%- if not modules.re.fullmatch('^-?[0-9]+(\\.[0-9]+)?$', text) -%}
             {{ exceptions.raise_compiler_error("segment_literal: not a number: " ~ text) }}
         {%- endif -%}
         cast('{{ text }}' as numeric)
     {%- elif type in ('date', 'timestamp') -%}
         {%- set text = value | string -%}
-        {%- if not modules.re.match('^[0-9]{4}-[0-9]{2}-[0-9]{2}$', text) -%}
+        {%- if not modules.re.fullmatch('^[0-9]{4}-[0-9]{2}-[0-9]{2}$', text) -%}
             {{ exceptions.raise_compiler_error("segment_literal: not a date: " ~ text) }}
         {%- endif -%}
         cast('{{ text }}' as date)
@@ -48,7 +48,7 @@
 
 {#- A column identifier from the field catalogue, checked again and quoted. -#}
 {% macro segment_identifier(name) -%}
-    {%- if name is not string or not modules.re.match('^[a-z_][a-z0-9_]{0,62}$', name) -%}
+    {%- if name is not string or not modules.re.fullmatch('^[a-z_][a-z0-9_]{0,62}$', name) -%}
         {{ exceptions.raise_compiler_error("segment_identifier: not a catalogue column: " ~ (name | string)) }}
     {%- endif -%}
     {{ adapter.quote(name) }}

@@ -53,11 +53,13 @@ def manual_run_id(now: dt.datetime | None = None) -> str:
 
 def check_sources() -> Any:
     """`dbt source freshness`: stale sources warn, missing or empty ones fail."""
+    _sync_generated()
     return run_dbt(["source", "freshness"])
 
 
 def build_staging(as_of: dt.date | None = None) -> Any:
     """Build and test the staging layer and the rows it rejects (int_crm__rejected_rows)."""
+    _sync_generated()
     return run_dbt(["build", "--select", "staging", "int_crm__rejected_rows"], dbt_vars(as_of))
 
 
@@ -73,8 +75,10 @@ def build(as_of: dt.date, run_id: str | None = None) -> Any:
     DbtError and the serving schema is untouched. Takes the run lease for `run_id` (kept for
     the run's next steps); without a run id, for this build only.
     """
+    from segmentation.definitions import api
+
     with control.hold(as_of, run_id or manual_run_id(), keep=run_id is not None):
-        render_definitions()
+        api.drop_stale_models(render_definitions())
         return run_dbt(["build", "--exclude", BUILD_EXCLUDE], dbt_vars(as_of))
 
 
@@ -264,6 +268,13 @@ def validate_definitions(paths: list[str] | None = None, *, offline: bool = Fals
     from segmentation.definitions import api
 
     return api.validate(paths, offline=offline)
+
+
+def _sync_generated() -> None:
+    """Every dbt command parses the generated files: rewrite them from the definitions first."""
+    from segmentation.definitions import api
+
+    api.sync_generated()
 
 
 def render_definitions(*, offline: bool = False) -> Any:

@@ -308,7 +308,7 @@ def parse_in_segment(parser: Parser, data: MarkedDict) -> Node | None:
         return None
     value = data["in_segment"]
     loc = data.value_loc("in_segment")
-    if not isinstance(value, str) or not KEY_PATTERN.match(value):
+    if not isinstance(value, str) or not KEY_PATTERN.fullmatch(value):
         parser.error(
             loc, f"in_segment needs a segment key (snake_case), got {type_name(value)} {value!r}"
         )
@@ -356,7 +356,7 @@ _INVALID: Any = object()
 def _where(parser: Parser, body: MarkedDict, obj: ActivityObject) -> Any:
     if "where" not in body:
         return None
-    inner = Parser(parser.file, parser.issues, object_catalogue(obj.name))
+    inner = Parser(parser.file, parser.issues, object_catalogue(obj.name), parser.regex_check)
     loc = body.value_loc("where")
     value = body["where"]
     what = f"has: {obj.name} where"

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from segmentation.definitions import activity_compile, gating
+from segmentation.definitions.features import MODEL_PREFIX
 from segmentation.definitions.model import Segment
 from segmentation.definitions.project import (
     DefinitionSet,
@@ -14,8 +17,11 @@ from segmentation.definitions.project import (
     display_path,
     load_definitions,
 )
-from segmentation.definitions.render import RenderResult, render
+from segmentation.definitions.regex import RegexCheck, offline_regex_check, postgres_regex_check
+from segmentation.definitions.render import RenderResult, clear_generated, render
 from segmentation.errors import DatabaseError, DefinitionError
+
+log = logging.getLogger(__name__)
 
 
 def known_accounts() -> set[str] | None:
@@ -32,10 +38,30 @@ def known_accounts() -> set[str] | None:
     return {str(r[0]).strip() for r in rows if r[0] is not None}
 
 
+@contextmanager
+def _regex_check(offline: bool) -> Iterator[RegexCheck]:
+    """PostgreSQL's own regex engine when the database is reachable, else the offline check."""
+    import psycopg
+
+    from segmentation import database
+
+    if offline:
+        yield offline_regex_check
+        return
+    try:
+        conn = database.connect(autocommit=True)
+    except (DatabaseError, psycopg.Error):
+        yield offline_regex_check
+        return
+    with conn:
+        yield postgres_regex_check(conn)
+
+
 def validate(paths: Iterable[Path | str] | None = None, offline: bool = False) -> DefinitionSet:
     """Validate definitions; raise DefinitionError listing every error."""
     accounts = None if offline else known_accounts()
-    result = load_definitions(paths, accounts)
+    with _regex_check(offline or accounts is None) as regex_check:
+        result = load_definitions(paths, accounts, regex_check)
     if not result.issues:
         # Cross-definition checks: in_segment references, package gating, priority groups.
         packages = None if offline else gating.read_packages()
@@ -70,6 +96,55 @@ def _context(result: DefinitionSet, accounts: set[str] | None) -> list[Segment]:
 def compile_definitions(offline: bool = False) -> RenderResult:
     """Validate all of segment_defs/ and write the generated dbt files."""
     return render(validate(None, offline=offline))
+
+
+def sync_generated(offline: bool = False) -> RenderResult | None:
+    """Rewrite the generated dbt files from segment_defs/ before any dbt command parses the
+    project, so files from an earlier (removed or broken) definition never break a run.
+
+    With invalid definitions the generated files are removed (the project parses without
+    segments) and None is returned: the validate step reports the errors with file:line.
+    """
+    try:
+        return compile_definitions(offline=offline)
+    except DefinitionError as exc:
+        clear_generated()
+        log.warning("segment definitions are invalid; generated dbt files removed:\n%s", exc)
+        return None
+
+
+def drop_stale_models(result: RenderResult) -> list[str]:
+    """Drop relations of generated models that `result` no longer builds (removed or
+    disabled definitions, unused feature models, dbt's leftovers of a killed build), so
+    their rows and table comments don't linger in segments_audit. Returns their names."""
+    from psycopg import sql
+
+    from segmentation import config, database
+
+    keep = {path.stem for path in result.files if path.suffix == ".sql"}
+    kinds = {"r": "table", "p": "table", "v": "view", "m": "materialized view"}
+    dropped: list[str] = []
+    with database.connect(autocommit=True) as conn:
+        rows = conn.execute(
+            "select c.relname, c.relkind from pg_class as c "
+            "join pg_namespace as n on n.oid = c.relnamespace "
+            "where n.nspname = %s and c.relkind in ('r', 'p', 'v', 'm') "
+            "and (starts_with(c.relname, 'seg__') "
+            "or starts_with(c.relname, %s))",
+            (config.SCHEMA_AUDIT, MODEL_PREFIX),
+        ).fetchall()
+        for name, kind in sorted(rows):
+            if name in keep:
+                continue
+            conn.execute(
+                sql.SQL("drop {} if exists {}.{}").format(
+                    sql.SQL(kinds[kind]), sql.Identifier(config.SCHEMA_AUDIT), sql.Identifier(name)
+                )
+            )
+            dropped.append(name)
+    if dropped:
+        log.info("dropped %d stale generated relation(s): %s", len(dropped), ", ".join(dropped))
+    return dropped
 
 
 def resolve_model(target: str, result: RenderResult) -> str:

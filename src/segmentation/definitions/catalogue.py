@@ -162,7 +162,7 @@ class Catalogue:
     def custom_field(self, name: str, field_type: FieldType) -> Field:
         """`custom.<key>` read from the custom jsonb column as `field_type`."""
         key = name[len(CUSTOM_PREFIX) :]
-        if not CUSTOM_KEY.match(key):
+        if not CUSTOM_KEY.fullmatch(key):
             raise UnknownFieldError(
                 f"invalid custom field name '{name}': the part after 'custom.' must be letters, "
                 "digits and underscores, starting with a letter or underscore (at most 63)"

@@ -92,7 +92,7 @@ def parse_group(
     if not ok:
         return None
     key = data["group"]
-    if not isinstance(key, str) or not KEY_PATTERN.match(key):
+    if not isinstance(key, str) or not KEY_PATTERN.fullmatch(key):
         issues.add(data.value_loc("group"), f"group must be a snake_case name, got {key!r}")
         return None
     if key != path.stem:
@@ -113,7 +113,7 @@ def parse_group(
         return None
     keys: list[str] = []
     for i, item in enumerate(order):
-        if not isinstance(item, str) or not KEY_PATTERN.match(item):
+        if not isinstance(item, str) or not KEY_PATTERN.fullmatch(item):
             issues.add(order.item_loc(i), f"order: {item!r} is not a segment key")
             ok = False
         elif item in keys:
@@ -123,7 +123,7 @@ def parse_group(
             keys.append(item)
     fallback = data.get("fallback")
     if fallback is not None:
-        if not isinstance(fallback, str) or not KEY_PATTERN.match(fallback):
+        if not isinstance(fallback, str) or not KEY_PATTERN.fullmatch(fallback):
             issues.add(
                 data.value_loc("fallback"), f"fallback must be a snake_case label, got {fallback!r}"
             )
@@ -191,7 +191,7 @@ def load_groups(defs_dir: Path, display: Any = str) -> tuple[list[PriorityGroup]
     for path in discover(defs_dir):
         account = path.parent.parent.name
         file = display(path)
-        if account.startswith("_") or not ACCOUNT_PATTERN.match(account):
+        if account.startswith("_") or not ACCOUNT_PATTERN.fullmatch(account):
             issues.add(
                 Loc(file), f"groups belong to an account: segment_defs/<account>/{GROUPS_DIR}/"
             )

@@ -15,7 +15,37 @@ import yaml
 
 from segmentation.definitions.issues import Issues, Loc
 
-MAX_DEPTH = 64  # deeper documents are certainly a mistake (or an alias bomb)
+MAX_DEPTH = 64  # deeper documents are certainly a mistake
+MAX_BYTES = 256 * 1024  # a definition is a few hundred bytes; this bounds what is parsed
+
+
+class AliasError(yaml.MarkedYAMLError):
+    """An alias (*name) in a definition: refused, so a few bytes can't expand to gigabytes."""
+
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def text_problem(text: str) -> str | None:
+    """Why a string from YAML cannot reach the database or the generated files, or None.
+
+    PostgreSQL text holds no NUL, and a lone UTF-16 surrogate (YAML's "\\ud83d" escape) is
+    not a character: it can't be encoded as UTF-8 for the generated files or the database.
+    """
+    if "\x00" in text:
+        return "contains a NUL character"
+    for i, ch in enumerate(text):
+        if 0xD800 <= ord(ch) <= 0xDFFF:
+            pair = text[i : i + 2]
+            if len(pair) == 2 and ord(pair[0]) <= 0xDBFF and 0xDC00 <= ord(pair[1]) <= 0xDFFF:
+                char = pair.encode("utf-16-le", "surrogatepass").decode("utf-16-le")
+                return (
+                    f"contains the UTF-16 surrogate pair \\u{ord(pair[0]):04x}\\u{ord(pair[1]):04x}"
+                    f" (JSON-style escape): write the character itself ({char}) or "
+                    f"\\U{ord(char):08X}"
+                )
+            return f"contains a lone UTF-16 surrogate \\u{ord(ch):04x}, which is not a character"
+    return None
 
 
 class MarkedDict(dict):
@@ -56,6 +86,21 @@ class DefinitionLoader(yaml.SafeLoader):
     as booleans, which would turn `op: on` (the date operator) into `op: true`."""
 
 
+def _refuse_alias(loader: DefinitionLoader, parent: Any, index: Any) -> yaml.Node:
+    if loader.check_event(yaml.AliasEvent):
+        event = loader.peek_event()
+        raise AliasError(
+            None,
+            None,
+            f"YAML aliases (*{event.anchor}) are not supported in definitions: "
+            "write the value out where it is used",
+            event.start_mark,
+        )
+    return yaml.SafeLoader.compose_node(loader, parent, index)
+
+
+DefinitionLoader.compose_node = _refuse_alias  # type: ignore[assignment,method-assign]
+
 DefinitionLoader.yaml_implicit_resolvers = {
     first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
@@ -91,11 +136,21 @@ class _Converter:
                 out.item_locs.append(_loc(self.file, item))
             return out
         try:
-            return self.loader.construct_object(node, deep=True)
+            value = self.loader.construct_object(node, deep=True)
         except ValueError:
-            # Looks like a date but isn't one (2024-13-01): keep the text, so validation
-            # reports it where a date is expected.
-            return str(node.value)
+            # Looks like a date but isn't one (2024-13-01), or an integer too long for
+            # Python's int(): keep the text, so validation reports it where it's used.
+            value = str(node.value)
+        return self._checked(value, node)
+
+    def _checked(self, value: Any, node: yaml.Node) -> Any:
+        """`value`, or for text that can't be stored, an error and a placeholder copy (so
+        the same spot isn't reported again as missing or mistyped)."""
+        problem = text_problem(value) if isinstance(value, str) else None
+        if problem is None:
+            return value
+        self.issues.add(_loc(self.file, node), f"this text {problem}")
+        return _UNSTORABLE.sub("\ufffd", value)
 
     def _mapping(self, node: yaml.MappingNode, depth: int) -> MarkedDict:
         out = MarkedDict(_loc(self.file, node))
@@ -104,7 +159,7 @@ class _Converter:
             if not isinstance(key_node, yaml.ScalarNode):
                 self.issues.add(key_loc, "a mapping key must be a plain name")
                 continue
-            key = self.loader.construct_object(key_node, deep=True)
+            key = self._checked(self.loader.construct_object(key_node, deep=True), key_node)
             if key == "<<" and key_node.tag == "tag:yaml.org,2002:merge":
                 self.issues.add(key_loc, "YAML merge keys ('<<') are not supported")
                 continue
@@ -125,6 +180,9 @@ class _Converter:
 def load_yaml(text: str, file: str) -> tuple[Any, Issues]:
     """Parse one YAML document. Returns (data, issues); data is None on a syntax error."""
     issues = Issues()
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
+        issues.add(Loc(file, 1, 1), f"the file is larger than {MAX_BYTES // 1024} KiB")
+        return None, issues
     loader = DefinitionLoader(text)
     try:
         node = loader.get_single_node()
@@ -132,6 +190,14 @@ def load_yaml(text: str, file: str) -> tuple[Any, Issues]:
             issues.add(Loc(file, 1, 1), "the file is empty")
             return None, issues
         return _Converter(file, loader, issues).convert(node), issues
+    except AliasError as exc:
+        mark = exc.problem_mark
+        assert mark is not None
+        issues.add(Loc(file, mark.line + 1, mark.column + 1), str(exc.problem))
+        return None, issues
+    except RecursionError:
+        issues.add(Loc(file, 1, 1), f"nesting deeper than {MAX_DEPTH} levels")
+        return None, issues
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         loc = Loc(file, mark.line + 1, mark.column + 1) if mark else Loc(file)

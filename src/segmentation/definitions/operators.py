@@ -84,7 +84,9 @@ _TABLE = [
 OPERATORS: dict[str, Operator] = {op.name: op for op in _TABLE}
 
 DURATION_UNITS = ("days", "weeks", "months", "years")
-MAX_DURATION = 100_000
+# Per unit, about 100 years: as-of dates +/- this stay far inside PostgreSQL's timestamp
+# range (a {years: 100000} window is out of range and fails the build).
+MAX_DURATION = {"days": 36_600, "weeks": 5_200, "months": 1_200, "years": 100}
 CALENDAR_PERIODS = (
     "today",
     "yesterday",

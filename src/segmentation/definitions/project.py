@@ -14,6 +14,7 @@ from typing import Any
 from segmentation import config
 from segmentation.definitions.issues import Issue, Issues, Loc
 from segmentation.definitions.model import Segment
+from segmentation.definitions.regex import RegexCheck, offline_regex_check
 from segmentation.definitions.suggest import did_you_mean
 from segmentation.definitions.validate import parse_text
 
@@ -65,9 +66,12 @@ class DefinitionSet:
 
 
 def load_definitions(
-    paths: Iterable[Path | str] | None = None, accounts: set[str] | None = None
+    paths: Iterable[Path | str] | None = None,
+    accounts: set[str] | None = None,
+    regex_check: RegexCheck = offline_regex_check,
 ) -> DefinitionSet:
-    """Validate every file; `accounts` (when known) are the account ids that exist."""
+    """Validate every file; `accounts` (when known) are the account ids that exist;
+    `regex_check` decides which `matches` patterns PostgreSQL can run (regex.py)."""
     files, issues = discover(paths)
     result = DefinitionSet(issues=issues)
     for path in files:
@@ -80,7 +84,9 @@ def load_definitions(
         except (OSError, UnicodeDecodeError) as exc:
             result.issues.add(Loc(file), f"cannot read the file: {exc}")
             continue
-        segment, file_issues = parse_text(text, file, path, path.parent.name)
+        segment, file_issues = parse_text(
+            text, file, path, path.parent.name, regex_check=regex_check
+        )
         result.issues.extend(file_issues)
         if segment is not None:
             result.segments.append(segment)

@@ -204,22 +204,48 @@ def _plain(text: str) -> bool:
     return all(ch in _SAFE and ch not in "`" for ch in text)
 
 
-def _description(seg: Segment) -> str:
-    # dbt renders descriptions as Jinja: keep braces and tag characters out of them.
-    text = f"{seg.name}. {seg.description}".strip()
-    return "".join(ch for ch in text if ch not in "{}%#") + f" (owner: {seg.owner})"
+def literal_template(text: str) -> str:
+    """A Jinja template that renders to exactly `text`: one expression around a string literal.
+
+    dbt renders descriptions (and other YAML properties) as Jinja, with env_var() and target
+    in scope. The literal holds only letters, digits and inert punctuation; every other
+    character (quotes, backslashes, braces, '%', '#', newlines, ...) is a \\u escape, so
+    nothing in `text` can end the literal or the expression, and Jinja's own newline and
+    whitespace handling never touches it.
+    """
+    out = []
+    for ch in text:
+        if ch in _SAFE and ch != "`":
+            out.append(ch)
+        elif ord(ch) > 0xFFFF:
+            out.append(f"\\U{ord(ch):08x}")
+        else:
+            out.append(f"\\u{ord(ch):04x}")
+    return "{{ '" + "".join(out) + "' }}"
+
+
+def description_text(seg: Segment) -> str:
+    """The model's description as it should reach the catalogue and the table comment."""
+    return f"{seg.name}. {seg.description}".strip() + f" (owner: {seg.owner})"
+
+
+def _meta_value(text: str) -> str:
+    # Rendered as Jinja by dbt too; these are validated identifiers and hashes.
+    if not _plain(text):
+        raise ValueError(f"not a plain meta value: {text!r}")
+    return text
 
 
 def models_yml(built: list[Segment]) -> str:
     models = [
         {
             "name": seg.model_name,
-            "description": _description(seg),
+            "description": literal_template(description_text(seg)),
             "config": {
                 "meta": {
-                    "segment_key": seg.key,
-                    "account": seg.account,
-                    "definition_hash": seg.definition_hash,
+                    "segment_key": _meta_value(seg.key),
+                    "account": _meta_value(seg.account),
+                    "definition_hash": _meta_value(seg.definition_hash),
                 }
             },
         }
@@ -241,12 +267,27 @@ def registry_sql(
     )
 
 
-def _clear(directory: Path, patterns: tuple[str, ...]) -> None:
-    if not directory.is_dir():
-        return
-    for pattern in patterns:
-        for path in directory.glob(pattern):
-            path.unlink()
+# Every directory `segments compile` writes (features.GENERATED_DIR and the group
+# registry's folder included). They hold nothing else: each render empties them first,
+# so a file left by an earlier definition set (or by hand) is never parsed by dbt.
+GENERATED_DIRS = (
+    GENERATED_MODELS,
+    GENERATED_MACROS,
+    Path("models/features/generated"),
+    Path("macros/features/generated"),
+)
+
+
+def clear_generated(project: Path | None = None) -> None:
+    """Remove every generated file: the project then parses with no segments at all."""
+    project = project or config.project_dir()
+    for rel in GENERATED_DIRS:
+        directory = project / rel
+        if not directory.is_dir():
+            continue
+        for path in directory.iterdir():
+            if path.is_file() or path.is_symlink():
+                path.unlink()
 
 
 def render(definitions: DefinitionSet, project: Path | None = None) -> RenderResult:
@@ -264,10 +305,9 @@ def render(definitions: DefinitionSet, project: Path | None = None) -> RenderRes
     project = project or config.project_dir()
     models_dir = project / GENERATED_MODELS
     macros_dir = project / GENERATED_MACROS
+    clear_generated(project)
     models_dir.mkdir(parents=True, exist_ok=True)
     macros_dir.mkdir(parents=True, exist_ok=True)
-    _clear(models_dir, ("seg__*.sql", MODELS_YML))
-    _clear(macros_dir, (REGISTRY_FILE,))
     result = RenderResult()
     over = overrides(segments)
     for seg in segments:

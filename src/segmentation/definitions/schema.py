@@ -23,7 +23,9 @@ from segmentation.definitions.operators import (
 )
 from segmentation.definitions.validate import (
     EXPECT_KEYS,
+    MAX_CHANGE_PCT,
     MAX_LIST,
+    MAX_MEMBERS,
     TOP_LEVEL_KEYS,
     VISIBILITIES,
 )
@@ -51,7 +53,7 @@ def _value_schema(kind: ValueKind) -> dict[str, Any] | None:
             "maxProperties": 1,
             "additionalProperties": False,
             "properties": {
-                unit: {"type": "integer", "minimum": 0, "maximum": MAX_DURATION}
+                unit: {"type": "integer", "minimum": 0, "maximum": MAX_DURATION[unit]}
                 for unit in DURATION_UNITS
             },
         }
@@ -124,7 +126,11 @@ def _build_schema(catalogue: Catalogue = CATALOGUE) -> dict[str, Any]:
                 "type": "object",
                 "additionalProperties": False,
                 "properties": {
-                    key: {"type": "integer" if key != "max_change_pct" else "number", "minimum": 0}
+                    key: {
+                        "type": "integer" if key != "max_change_pct" else "number",
+                        "minimum": 0,
+                        "maximum": MAX_MEMBERS if key != "max_change_pct" else MAX_CHANGE_PCT,
+                    }
                     for key in EXPECT_KEYS
                 },
             },

@@ -46,14 +46,22 @@ from segmentation.definitions.operators import (
     implied_type,
     operators_for,
 )
+from segmentation.definitions.regex import RegexCheck, offline_regex_check
 from segmentation.definitions.suggest import OPERATOR_ALIASES, did_you_mean
 
+# Always used with fullmatch(): with match(), '$' also accepts a trailing newline.
 KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
 ACCOUNT_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$")
-DATE_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+DATE_PATTERN = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 VISIBILITIES = ("private", "team", "everyone")
 MAX_LIST = 1000
 MAX_TEXT = 1000
+MAX_IDENTIFIER = 63  # PostgreSQL truncates longer relation names
+MAX_MEMBERS = 2**31 - 1  # expect.*_members are integer columns
+MAX_CHANGE_PCT = 1_000_000
+# dbt-postgres writes table comments (persist_docs) between this dollar-quote tag and
+# refuses, breaking the whole build, any text that contains it.
+COMMENT_QUOTE = "$dbt_comment_literal_block$"
 
 # key -> required?
 TOP_LEVEL_KEYS: dict[str, bool] = {
@@ -112,6 +120,7 @@ class Parser:
     file: str
     issues: Issues
     catalogue: Catalogue = CATALOGUE
+    regex_check: RegexCheck = offline_regex_check
 
     # --- generic checks ----------------------------------------------------------------
 
@@ -149,6 +158,17 @@ class Parser:
             return None
         return value
 
+    def comment_text(self, value: Any, loc: Loc, what: str, empty_ok: bool = False) -> str | None:
+        """Text that also becomes part of the model's table comment (name, description, owner)."""
+        text = self.text(value, loc, what, empty_ok)
+        if text is not None and COMMENT_QUOTE in text:
+            self.error(
+                loc,
+                f"{what} must not contain '{COMMENT_QUOTE}' (dbt quotes table comments with it)",
+            )
+            return None
+        return text
+
     def number(self, value: Any, loc: Loc, what: str) -> str | None:
         """A number, normalised to a plain decimal string (exact, no exponent)."""
         if isinstance(value, bool) or not isinstance(value, int | float):
@@ -173,7 +193,7 @@ class Parser:
             return None
         if isinstance(value, dt.date):
             return value.isoformat()
-        if isinstance(value, str) and DATE_PATTERN.match(value.strip()):
+        if isinstance(value, str) and DATE_PATTERN.fullmatch(value.strip()):
             try:
                 return dt.date.fromisoformat(value.strip()).isoformat()
             except ValueError:
@@ -195,18 +215,20 @@ class Parser:
         key = self._key(data, path)
         account = self._account(data, account_dir)
         name = (
-            self.text(data.get("name"), data.value_loc("name"), "'name'")
+            self.comment_text(data.get("name"), data.value_loc("name"), "'name'")
             if "name" in data
             else None
         )
         description = ""
         if "description" in data:
             description = (
-                self.text(data["description"], data.value_loc("description"), "'description'", True)
+                self.comment_text(
+                    data["description"], data.value_loc("description"), "'description'", True
+                )
                 or ""
             )
         owner = (
-            self.text(data["owner"], data.value_loc("owner"), "'owner'")
+            self.comment_text(data["owner"], data.value_loc("owner"), "'owner'")
             if "owner" in data
             else None
         )
@@ -230,7 +252,7 @@ class Parser:
             return None
         assert key and account and name and owner and visibility and where is not None
         assert tags is not None and expect is not None
-        return Segment(
+        segment = Segment(
             key=key,
             account=account,
             name=name,
@@ -246,6 +268,16 @@ class Parser:
             loc=start,
             account_loc=data.value_loc("account"),
         )
+        if len(segment.model_name) > MAX_IDENTIFIER:
+            self.error(
+                data.value_loc("key"),
+                f"the model name '{segment.model_name}' is {len(segment.model_name)} characters; "
+                f"PostgreSQL names are at most {MAX_IDENTIFIER}: shorten the key "
+                f"(at most {MAX_IDENTIFIER - len(segment.model_name) + len(key)} characters "
+                "for this account)",
+            )
+            return None
+        return segment
 
     def _key(self, data: MarkedDict, path: Path) -> str | None:
         if "key" not in data:
@@ -254,7 +286,7 @@ class Parser:
         key = self.text(data["key"], loc, "'key'")
         if key is None:
             return None
-        if not KEY_PATTERN.match(key):
+        if not KEY_PATTERN.fullmatch(key):
             self.error(
                 loc,
                 f"key '{key}' must be snake_case: a lower-case letter, then lower-case letters, "
@@ -284,7 +316,7 @@ class Parser:
         if account == TEMPLATE_ACCOUNT:
             self.error(loc, f'account "*" is only for templates under segment_defs/{TEMPLATE_DIR}/')
             return None
-        if not ACCOUNT_PATTERN.match(account):
+        if not ACCOUNT_PATTERN.fullmatch(account):
             self.error(loc, f"account '{account}' is not a valid account id")
             return None
         if account != account_dir:
@@ -344,11 +376,15 @@ class Parser:
             value = raw[key]
             loc = raw.value_loc(key)
             integer = key != "max_change_pct"
+            limit = MAX_MEMBERS if integer else MAX_CHANGE_PCT
             if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
                 self.error(loc, f"'expect.{key}' must be a non-negative number")
                 ok = False
             elif integer and not isinstance(value, int):
                 self.error(loc, f"'expect.{key}' must be a whole number")
+                ok = False
+            elif not value <= limit:  # also NaN
+                self.error(loc, f"'expect.{key}' must be at most {limit}")
                 ok = False
             else:
                 values[key] = value
@@ -522,6 +558,12 @@ class Parser:
             except re.error as exc:
                 self.error(loc, f"{what} is not a valid regular expression: {exc}")
                 return _INVALID
+            # Segment SQL runs the pattern with PostgreSQL's engine, which differs from
+            # Python's: it must accept it too.
+            problem = self.regex_check(text)
+            if problem is not None:
+                self.error(loc, f"{what} {problem}")
+                return _INVALID
             return text
         if op.value is ValueKind.LIST:
             if not isinstance(value, MarkedList):
@@ -581,10 +623,12 @@ class Parser:
                 f"unknown duration unit '{unit}'{hint}; use one of {', '.join(DURATION_UNITS)}",
             )
             return _INVALID
-        if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= MAX_DURATION:
+        limit = MAX_DURATION[unit]
+        if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= limit:
             self.error(
                 value.value_loc(unit),
-                f"a duration's {unit} must be a whole number from 0 to {MAX_DURATION}, got {n!r}",
+                f"a duration's {unit} must be a whole number from 0 to {limit} "
+                f"(about {MAX_DURATION['years']} years), got {n!r}",
             )
             return _INVALID
         return {"unit": unit, "n": n}
@@ -629,11 +673,16 @@ def _parse_condition(parser: Parser, data: MarkedDict) -> Node | None:
 
 
 def parse_text(
-    text: str, file: str, path: Path, account_dir: str, catalogue: Catalogue = CATALOGUE
+    text: str,
+    file: str,
+    path: Path,
+    account_dir: str,
+    catalogue: Catalogue = CATALOGUE,
+    regex_check: RegexCheck = offline_regex_check,
 ) -> tuple[Segment | None, Issues]:
     data, issues = load_yaml(text, file)
     if data is None:
         return None, issues
-    parser = Parser(file, issues, catalogue)
+    parser = Parser(file, issues, catalogue, regex_check)
     segment = parser.segment(data, path, account_dir)
     return (segment if not issues else None), issues
