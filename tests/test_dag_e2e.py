@@ -320,6 +320,10 @@ def test_audit_global_failure_blocks_publish(env: dict[str, str]) -> None:
 
     with psycopg.connect(autocommit=True) as conn:
         assert _serving(conn) == before
+        # A blocked publish ends the run: its lease must not hold up the next one.
+        assert conn.execute(
+            "select run_id from segments_control.run_lease where lease = 'candidate'"
+        ).fetchone() == (None,)
 
 
 def test_published_command_prints_counts_per_account(

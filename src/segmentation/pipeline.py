@@ -88,10 +88,12 @@ def audit(as_of: dt.date, run_id: str) -> Any:
 
     with control.hold(as_of, run_id):
         result = run_audit(as_of, run_id, expected_segments=expected_segments())
-    if result.global_failures:
-        raise AuditError(
-            f"The audit of {as_of} blocks the publish; serving is unchanged.\n{result.summary()}"
-        )
+        # Raised inside the hold: a blocked publish ends the run, so its lease is released.
+        if result.global_failures:
+            raise AuditError(
+                f"The audit of {as_of} blocks the publish; serving is unchanged.\n"
+                f"{result.summary()}"
+            )
     return result
 
 
