@@ -5,11 +5,15 @@ fingerprints of the serving tables.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import secrets
+import subprocess
+import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import psycopg
 from psycopg import sql
@@ -218,3 +222,24 @@ def reader_login(
             "select pg_terminate_backend(pid) from pg_stat_activity where usename = %s", (user,)
         )
         conn.execute(sql.SQL("drop role if exists {}").format(sql.Identifier(user)))
+
+
+def segments_run(as_of: dt.date, run_id: str) -> subprocess.Popen[str]:
+    """A real `segments run` in its own process (and process group, so it can be killed)."""
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "segmentation.cli",
+            "run",
+            "--as-of",
+            as_of.isoformat(),
+            "--run-id",
+            run_id,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+        start_new_session=True,
+    )

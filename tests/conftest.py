@@ -15,7 +15,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from segmentation import database, localpg
+from segmentation import audit, database, localpg
 
 
 @pytest.fixture(scope="session")
@@ -58,3 +58,16 @@ def empty_raw(db: psycopg.Connection) -> psycopg.Connection:
 
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def gx_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A private copy of the committed GX project, so runs never write into the checkout."""
+    target = audit.copy_gx_project(tmp_path_factory.mktemp("gx") / "expectations")
+    previous = os.environ.get("SEGMENTS_GX_DIR")
+    os.environ["SEGMENTS_GX_DIR"] = str(target)
+    yield target
+    if previous is None:
+        os.environ.pop("SEGMENTS_GX_DIR", None)
+    else:
+        os.environ["SEGMENTS_GX_DIR"] = previous

@@ -13,24 +13,10 @@ import psycopg
 import pytest
 from _audit import add_contacts, add_segment, create_candidates, drop_candidates
 
-from segmentation import audit
 from segmentation.audit import AuditResult, run_audit
 
 AS_OF = dt.date(2026, 11, 20)
 PROJECT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def gx_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A private copy of the committed GX project, so runs never write into the checkout."""
-    target = audit.copy_gx_project(tmp_path_factory.mktemp("gx") / "expectations")
-    previous = os.environ.get("SEGMENTS_GX_DIR")
-    os.environ["SEGMENTS_GX_DIR"] = str(target)
-    yield target
-    if previous is None:
-        os.environ.pop("SEGMENTS_GX_DIR", None)
-    else:
-        os.environ["SEGMENTS_GX_DIR"] = previous
 
 
 @pytest.fixture

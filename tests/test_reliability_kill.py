@@ -11,12 +11,12 @@ import datetime as dt
 import os
 import signal
 import subprocess
-import sys
 import time
 from typing import Any
 
 import psycopg
 import pytest
+from _publish import segments_run
 
 from segmentation import demo_data
 
@@ -35,22 +35,7 @@ SERVING_QUERIES = {
 
 
 def _run(run_id: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "segmentation.cli",
-            "run",
-            "--as-of",
-            AS_OF.isoformat(),
-            "--run-id",
-            run_id,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,  # so the whole process group can be killed
-    )
+    return segments_run(AS_OF, run_id)
 
 
 def _finish(proc: subprocess.Popen[str]) -> str:

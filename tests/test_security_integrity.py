@@ -17,7 +17,6 @@ Every test talks to the real test database; the slow one builds with dbt.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import signal
 import subprocess
 import sys
@@ -31,6 +30,7 @@ from _publish import (
     fingerprint,
     publish_state,
     reader_login,
+    segments_run,
     set_catalogue,
     set_contacts,
     set_membership,
@@ -55,18 +55,6 @@ def _free_lease(conn: psycopg.Connection) -> None:
         "update segments_control.run_lease set run_id = null, as_of = null, acquired_at = null, "
         "expires_at = null, holder = null, session_pid = null, session_token = null"
     )
-
-
-@pytest.fixture(scope="module")
-def gx_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    target = audit.copy_gx_project(tmp_path_factory.mktemp("gx") / "expectations")
-    previous = os.environ.get("SEGMENTS_GX_DIR")
-    os.environ["SEGMENTS_GX_DIR"] = str(target)
-    yield target
-    if previous is None:
-        os.environ.pop("SEGMENTS_GX_DIR", None)
-    else:
-        os.environ["SEGMENTS_GX_DIR"] = previous
 
 
 @pytest.fixture
@@ -513,22 +501,7 @@ RUN_AS_OF = dt.date(2026, 11, 20)
 
 
 def _run(run_id: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "segmentation.cli",
-            "run",
-            "--as-of",
-            str(RUN_AS_OF),
-            "--run-id",
-            run_id,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        cwd=PROJECT,
-    )
+    return segments_run(RUN_AS_OF, run_id)
 
 
 def _wait_for_build(conn: psycopg.Connection, proc: subprocess.Popen[str]) -> None:
