@@ -54,6 +54,7 @@ pytest: setup
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 	$(DB_ENV) && $(BIN)/segments db init && $(BIN)/sqlfluff lint models
 
 format: setup
@@ -62,7 +63,7 @@ format: setup
 	$(DB_ENV) && $(BIN)/sqlfluff fix models
 
 bench: setup
-	$(DB_ENV) && $(BIN)/python -m segmentation.bench
+	$(DB_ENV) && $(BIN)/python -m segmentation_dev.bench
 
 clean:
 	-$(BIN)/segments db down

@@ -1,6 +1,6 @@
 """Daily segment refresh: write (dbt) -> audit (Great Expectations) -> publish (one transaction).
 
-Every task is one call into `segmentation.pipeline`, the same functions `segments run` calls.
+Every task is one call into `segmentation.steps.pipeline`, the same functions `segments run` calls.
 See docs/operations.md for schedule, backfills, retries, quarantine and Data Docs.
 """
 
@@ -11,10 +11,10 @@ import datetime as dt
 import pendulum
 from airflow.sdk import Asset, CronTriggerTimetable, Param, dag, get_current_context, task
 
-from segmentation import airflow_support as support
-from segmentation import config
+from segmentation import settings
+from segmentation.steps import airflow_support as support
 
-TIMEZONE = pendulum.timezone(config.timezone())
+TIMEZONE = pendulum.timezone(settings.timezone())
 
 # The serving schema as an Airflow Asset: a Broadcast DAG can be scheduled on it. A logical
 # URI (no host, no credentials) so it stays the same in every environment.
@@ -26,7 +26,7 @@ SEGMENTS_SERVING = Asset(
 
 
 def _as_of() -> dt.date:
-    return support.as_of_from_context(get_current_context(), config.timezone())
+    return support.as_of_from_context(get_current_context(), settings.timezone())
 
 
 def _run_id() -> str:
@@ -61,20 +61,20 @@ def _run_id() -> str:
 def segment_refresh() -> None:
     @task
     def check_sources() -> None:
-        from segmentation import pipeline
+        from segmentation.steps import pipeline
 
         pipeline.check_sources()
 
     @task
     def validate_definitions() -> None:
-        from segmentation import pipeline
+        from segmentation.steps import pipeline
 
         with support.fail_fast():
             pipeline.validate()
 
     @task
     def build() -> str:
-        from segmentation import pipeline
+        from segmentation.steps import pipeline
 
         as_of = _as_of()
         # Takes the run lease; the run's later tasks re-enter it and `finish` releases it.
@@ -83,15 +83,15 @@ def segment_refresh() -> None:
 
     @task
     def audit(as_of: str) -> dict:
-        from segmentation import pipeline
+        from segmentation.steps import pipeline
 
         with support.fail_fast():
             return pipeline.audit(dt.date.fromisoformat(as_of), _run_id()).to_dict()
 
     @task(outlets=[SEGMENTS_SERVING])
     def publish(as_of: str, audit_result: dict) -> dict:
-        from segmentation import pipeline
-        from segmentation.audit import AuditResult
+        from segmentation.steps import pipeline
+        from segmentation.steps.audit import AuditResult
 
         allow_rewind = bool(get_current_context()["params"].get("allow_rewind"))
         with support.fail_fast():
@@ -110,7 +110,7 @@ def segment_refresh() -> None:
 
     @task
     def record_history(as_of: str) -> dict:
-        from segmentation import pipeline
+        from segmentation.steps import pipeline
 
         with support.fail_fast():
             summary = pipeline.record_history(dt.date.fromisoformat(as_of), _run_id())
@@ -119,8 +119,8 @@ def segment_refresh() -> None:
     @task
     def finish(audit_result: dict) -> None:
         """Ends the run failed when segments were quarantined (after publish and history)."""
-        from segmentation import pipeline
-        from segmentation.audit import AuditResult
+        from segmentation.steps import pipeline
+        from segmentation.steps.audit import AuditResult
 
         with support.fail_fast():
             pipeline.finish(AuditResult.from_dict(audit_result), _run_id())

@@ -15,15 +15,13 @@ from typing import Any
 import psycopg
 from _segments import PROJECT_DIR, project_dir
 
-from segmentation.definitions import (
-    activity,  # noqa: F401 - registers has/in_segment
-    activity_compile,
-)
-from segmentation.definitions.issues import Loc
-from segmentation.definitions.loader import load_yaml
-from segmentation.definitions.model import Node
-from segmentation.definitions.project import load_definitions
-from segmentation.definitions.validate import Parser
+from segmentation.compiler import activity_compile
+from segmentation.compiler.sources import load_definitions
+from segmentation.language.grammar import NODE_PARSERS
+from segmentation.language.issues import Loc
+from segmentation.language.loader import load_yaml
+from segmentation.language.model import Node
+from segmentation.language.validate import Parser
 
 REPO = PROJECT_DIR
 AS_OF = dt.date(2026, 6, 30)
@@ -55,7 +53,7 @@ def parse_condition(yaml_text: str, file: str = "case.yml") -> Node:
     """A condition tree written as YAML, through the real validator; errors raise."""
     data, issues = load_yaml(textwrap.dedent(yaml_text), file)
     assert data is not None, issues.sorted()
-    parser = Parser(file, issues)
+    parser = Parser(file, issues, node_parsers=NODE_PARSERS)
     node = parser.node(data, Loc(file), "condition")
     assert not issues and node is not None, [str(i) for i in issues.sorted()]
     return node
@@ -64,7 +62,7 @@ def parse_condition(yaml_text: str, file: str = "case.yml") -> Node:
 def parse_errors(yaml_text: str, file: str = "case.yml") -> list[str]:
     data, issues = load_yaml(textwrap.dedent(yaml_text), file)
     if data is not None:
-        Parser(file, issues).node(data, Loc(file), "condition")
+        Parser(file, issues, node_parsers=NODE_PARSERS).node(data, Loc(file), "condition")
     return [str(i) for i in issues.sorted()]
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from segmentation import security
+from segmentation.warehouse import security
 
 SERVING_TABLES = {
     "segments": "account_id, segment_key",
@@ -230,7 +230,7 @@ def segments_run(as_of: dt.date, run_id: str) -> subprocess.Popen[str]:
         [
             sys.executable,
             "-m",
-            "segmentation.cli",
+            "segmentation.cli.main",
             "run",
             "--as-of",
             as_of.isoformat(),

@@ -14,14 +14,13 @@ from typing import Any
 
 import psycopg
 
-from segmentation.dbt_invoke import run_dbt
-from segmentation.definitions.render import jinja_string
+from segmentation.compiler.literals import jinja_string
+from segmentation.warehouse.dbt_runner import run_dbt
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 BUILD_SELECT = [
     "staging",
     "int_segment_as_of",
-    "int_segment_contacts",
     "int_segment_primary_companies",
     "features",  # per-contact activity features (has:) that segment models join
     "tag:segment",
@@ -165,7 +164,7 @@ def link_company(
 
 
 def build(as_of: str) -> Any:
-    from segmentation.definitions import api
+    from segmentation.steps import definitions as api
 
     api.compile_definitions()
     return run_dbt(["build", "--select", *BUILD_SELECT], {"as_of": as_of})

@@ -12,10 +12,11 @@ from typing import Any
 
 import yaml
 
-from segmentation.definitions.issues import Issues, Loc
-from segmentation.definitions.loader import load_yaml
-from segmentation.definitions.model import Condition, Group, Node, NodeVisitor, Not
-from segmentation.definitions.validate import Parser
+from segmentation.language.grammar import NODE_PARSERS
+from segmentation.language.issues import Issues, Loc
+from segmentation.language.loader import load_yaml
+from segmentation.language.model import Condition, Group, Node, NodeVisitor, Not
+from segmentation.language.validate import Parser
 
 NUMBER_TEXT = re.compile(r"^\s*[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)\s*$")
 
@@ -25,7 +26,7 @@ def parse_node(data: Any) -> Node:
     text = yaml.safe_dump({"where": data}, sort_keys=False)
     loaded, issues = load_yaml(text, "tree.yml")
     assert not issues, issues.items
-    parser = Parser("tree.yml", Issues())
+    parser = Parser("tree.yml", Issues(), node_parsers=NODE_PARSERS)
     node = parser.node(loaded["where"], Loc("tree.yml"), "'where'")
     assert node is not None and not parser.issues, [str(i) for i in parser.issues.items]
     return node

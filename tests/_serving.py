@@ -8,7 +8,7 @@ from contextlib import contextmanager
 import psycopg
 from _publish import Login, reader_login
 
-from segmentation import security
+from segmentation.warehouse import security
 
 
 @contextmanager

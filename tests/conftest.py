@@ -15,7 +15,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from segmentation import audit, database, localpg
+from segmentation.steps import audit
+from segmentation.warehouse import bootstrap, database
+from segmentation_dev import localpg
 
 
 @pytest.fixture(scope="session")
@@ -29,7 +31,7 @@ def pg_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     dbt_dir = tmp_path_factory.mktemp("dbt")
     os.environ["DBT_TARGET_PATH"] = str(dbt_dir / "target")
     os.environ["DBT_LOG_PATH"] = str(dbt_dir / "logs")
-    database.init_db()
+    bootstrap.init_db()
     yield name
     if not os.environ.get("SEGMENTS_KEEP_TEST_DB"):
         database.drop_database(name)

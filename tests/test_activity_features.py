@@ -16,9 +16,9 @@ import psycopg
 import pytest
 from _activity import AS_OF, load_edge_cases, members, parse_condition, project_copy
 
-from segmentation.dbt_invoke import run_dbt
-from segmentation.definitions import features
-from segmentation.definitions.render import jinja_string
+from segmentation.compiler import features
+from segmentation.compiler.literals import jinja_string
+from segmentation.warehouse.dbt_runner import run_dbt
 
 STG = "segments_staging"
 # Local day of a timestamp column in the contact's account timezone, and the as-of date.
@@ -268,7 +268,7 @@ def harness_sql(cases: dict[str, object]) -> str:
 def built(
     pg_database: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[psycopg.Connection]:
-    from segmentation import database
+    from segmentation.warehouse import database
 
     with (
         project_copy(tmp_path_factory.mktemp("activity_project")) as project,

@@ -13,10 +13,10 @@ import psycopg
 import pytest
 from _activity import REPO, members, project_copy
 
-from segmentation import demo_data
-from segmentation.dbt_invoke import run_dbt
-from segmentation.definitions import api
-from segmentation.prd_reference import reference_sql
+from segmentation.steps import definitions as api
+from segmentation.warehouse.dbt_runner import run_dbt
+from segmentation_dev import demo_data
+from segmentation_dev.prd_reference import reference_sql
 
 AS_OF = dt.date(2026, 6, 30)
 PRD = [

@@ -27,11 +27,11 @@ from hypothesis import strategies as st
 from test_segments_property import conditions as contact_conditions
 from test_segments_property import contacts as contact_rows
 
-from segmentation.dbt_invoke import run_dbt
-from segmentation.definitions import features
-from segmentation.definitions.activity import OBJECTS, Has
-from segmentation.definitions.catalogue import Field
-from segmentation.definitions.model import Condition
+from segmentation.compiler import features
+from segmentation.language.activity import OBJECTS, Has
+from segmentation.language.catalogue import Field
+from segmentation.language.model import Condition
+from segmentation.warehouse.dbt_runner import run_dbt
 
 pytestmark = pytest.mark.slow
 

@@ -19,8 +19,8 @@ import psycopg
 import pytest
 from _activity import AS_OF, parse_condition, project_copy
 
-from segmentation.dbt_invoke import run_dbt
-from segmentation.definitions import features
+from segmentation.compiler import features
+from segmentation.warehouse.dbt_runner import run_dbt
 
 BASE = [
     "has: {object: deals, where: {field: status, op: eq, value: open}}",

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from _activity import messages, parse_condition, parse_errors, plan, write
 
-from segmentation.definitions import features
-from segmentation.definitions.activity import Has
+from segmentation.compiler import features
+from segmentation.language.activity import Has
 
 # --- has: ---
 
@@ -196,8 +196,8 @@ def test_a_template_can_only_refer_to_templates(tmp_path: Path) -> None:
 def test_validating_one_file_resolves_references_against_the_rest(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from segmentation.definitions import api
     from segmentation.errors import DefinitionError
+    from segmentation.steps import definitions as api
 
     (tmp_path / "dbt_project.yml").write_text("name: x\n")
     defs = tmp_path / "segment_defs"

@@ -13,7 +13,7 @@ import psycopg
 import pytest
 from _audit import add_contacts, add_segment, create_candidates, drop_candidates
 
-from segmentation.audit import AuditResult, run_audit
+from segmentation.steps.audit import AuditResult, run_audit
 
 AS_OF = dt.date(2026, 11, 20)
 PROJECT = Path(__file__).resolve().parents[1]

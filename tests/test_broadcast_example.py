@@ -23,7 +23,7 @@ from _publish import (
 )
 from _serving import account_login, known_accounts, multiplexer_login
 
-from segmentation.publish import publish
+from segmentation.steps.publish import publish
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "broadcast_reader.py"
 

@@ -20,7 +20,7 @@ import psycopg
 from _publish import publish_state, set_catalogue, set_contacts, set_membership
 from _serving import account_login
 
-from segmentation.publish import publish
+from segmentation.steps.publish import publish
 
 READER = r"""
 import json, os, sys, psycopg

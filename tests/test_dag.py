@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from _airflow import DAGS, airflow_env, python
 
-from segmentation import airflow_support
 from segmentation.errors import QuarantineError
+from segmentation.steps import airflow_support
 
 _INSPECT = f"""
 import json

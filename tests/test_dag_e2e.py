@@ -33,9 +33,10 @@ import psycopg
 import pytest
 from _airflow import airflow_env, dag_test, migrate
 
-from segmentation import audit as audit_module
-from segmentation import demo_data, pipeline
 from segmentation.errors import AuditError, DbtError
+from segmentation.steps import audit as audit_module
+from segmentation.steps import pipeline
+from segmentation_dev import demo_data
 
 pytestmark = pytest.mark.slow
 
@@ -236,7 +237,7 @@ def test_the_run_released_its_lease_and_recorded_its_audit(state: dict[str, Any]
 
 HOLDER = """
 import datetime as dt, sys, time
-from segmentation import control
+from segmentation.warehouse import control
 with control.hold(dt.date(2026, 11, 20), "backfill__other"):
     print("held", flush=True)
     time.sleep(600)
@@ -329,7 +330,7 @@ def test_audit_global_failure_blocks_publish(env: dict[str, str]) -> None:
 def test_published_command_prints_counts_per_account(
     env: dict[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from segmentation import cli
+    from segmentation.cli import main as cli
 
     assert cli.main(["published"]) == 0
 

@@ -14,10 +14,10 @@ import pytest
 import yaml
 from _segments import PROJECT_DIR, project_dir
 
-from segmentation import cli
-from segmentation.definitions.project import load_definitions
-from segmentation.definitions.render import jinja_string
-from segmentation.definitions.schema import build_schema, schema_text
+from segmentation.cli import main as cli
+from segmentation.compiler.literals import jinja_string
+from segmentation.compiler.sources import load_definitions
+from segmentation.language.schema import build_schema, schema_text
 
 VALID = """\
 key: {key}
@@ -340,7 +340,7 @@ def _as_json(data: object) -> object:
 
 def test_published_schema_is_current() -> None:
     path = PROJECT_DIR / "segment_defs/segment.schema.json"
-    assert path.read_text() == schema_text(), "run python -m segmentation.definitions.schema"
+    assert path.read_text() == schema_text(), "run python -m segmentation_dev.schema_file"
     jsonschema.Draft202012Validator.check_schema(build_schema())
 
 

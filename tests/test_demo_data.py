@@ -10,8 +10,10 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from segmentation import cli, database, demo_data
+from segmentation.cli import main as cli
 from segmentation.errors import DemoDataError
+from segmentation.warehouse import database
+from segmentation_dev import demo_data
 
 ANCHOR = dt.date(2026, 3, 1)
 SIZE = {"accounts": 3, "contacts": 300}

@@ -10,9 +10,9 @@ import psycopg
 import pytest
 from _activity import PACKAGES, insert, messages, plan, project_copy, write, write_group
 
-from segmentation.dbt_invoke import run_dbt
-from segmentation.definitions import activity_compile, render
-from segmentation.definitions.project import load_definitions
+from segmentation.compiler import activity_compile, render
+from segmentation.compiler.sources import load_definitions
+from segmentation.warehouse.dbt_runner import run_dbt
 
 # --- priority groups ---
 

@@ -10,8 +10,8 @@ import pytest
 from _publish import publish_state, set_catalogue, set_contacts, set_membership
 
 from segmentation.errors import HistoryBackfillError, HistoryError
-from segmentation.history import record_history
-from segmentation.publish import publish
+from segmentation.steps.history import record_history
+from segmentation.steps.publish import publish
 
 D1, D2, D3 = (dt.date(2026, 11, d) for d in (1, 2, 3))
 

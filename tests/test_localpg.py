@@ -10,9 +10,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from segmentation import localpg
+from segmentation_dev import localpg
 
-SEGMENTS = [sys.executable, "-m", "segmentation.cli"]
+SEGMENTS = [sys.executable, "-m", "segmentation.cli.main"]
 
 
 def _env_without_server() -> dict[str, str]:
@@ -70,7 +70,7 @@ def test_missing_binaries_give_install_hint(tmp_path: Path) -> None:
     code = (
         "import glob, sys\n"
         "glob.glob = lambda pattern: []\n"  # hide Debian's /usr/lib/postgresql/*/bin
-        "from segmentation.cli import main\n"
+        "from segmentation.cli.main import main\n"
         "sys.exit(main(['db', 'up']))\n"
     )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
@@ -87,6 +87,6 @@ def test_configured_server_is_used_as_is(pg_database: str) -> None:
 
 
 def _is_configured(env: dict[str, str]) -> bool:
-    code = "from segmentation import localpg; print(localpg.server_configured())"
+    code = "from segmentation_dev import localpg; print(localpg.server_configured())"
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     return res.stdout.strip() == "True"

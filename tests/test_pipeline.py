@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from segmentation import cli, pipeline
-from segmentation.audit import AuditResult
+from segmentation.cli import main as cli
 from segmentation.errors import AuditError, QuarantineError
+from segmentation.steps import pipeline
+from segmentation.steps.audit import AuditResult
 
 
 def test_finish_fails_the_run_only_when_something_was_quarantined() -> None:

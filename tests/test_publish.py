@@ -17,7 +17,7 @@ from _publish import (
 )
 
 from segmentation.errors import PublishError, PublishRewindError
-from segmentation.publish import last_published_counts, publish
+from segmentation.steps.publish import last_published_counts, publish
 
 D1, D2, D3, D4 = (dt.date(2026, 11, d) for d in (1, 2, 3, 4))
 

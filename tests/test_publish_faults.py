@@ -9,10 +9,10 @@ import psycopg
 import pytest
 from _publish import fingerprint, publish_state, set_catalogue, set_contacts, set_membership
 
-from segmentation import database
-from segmentation import publish as publish_mod
 from segmentation.errors import PublishError
-from segmentation.publish import publish
+from segmentation.steps import publish as publish_mod
+from segmentation.steps.publish import publish
+from segmentation.warehouse import database
 
 D1, D2 = dt.date(2026, 11, 1), dt.date(2026, 11, 2)
 

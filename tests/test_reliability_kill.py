@@ -18,7 +18,7 @@ import psycopg
 import pytest
 from _publish import segments_run
 
-from segmentation import demo_data
+from segmentation_dev import demo_data
 
 pytestmark = pytest.mark.slow
 

@@ -23,8 +23,8 @@ from _publish import (
 from _serving import account_login, multiplexer_login
 from psycopg import errors, sql
 
-from segmentation import database, security
-from segmentation.publish import publish
+from segmentation.steps.publish import publish
+from segmentation.warehouse import bootstrap, database, security
 
 D1 = dt.date(2026, 11, 1)
 TENANT_TABLES = security.TENANT_TABLES
@@ -219,8 +219,8 @@ def test_pipeline_role_publishes_but_cannot_alter_serving(
 def test_init_is_idempotent_and_keeps_grants(
     serving: psycopg.Connection, multiplexer: Login, acme_login: Login
 ) -> None:
-    database.init_db()
-    database.init_db()
+    bootstrap.init_db()
+    bootstrap.init_db()
     with multiplexer.connect() as conn:
         conn.execute("set app.account_id = 'acme'")
         assert _accounts_seen(conn) == {table: {"acme"} for table in TENANT_TABLES}

@@ -23,12 +23,13 @@ import yaml
 from _activity import project_copy
 from _segments import project_dir
 
-from segmentation import demo_data, pipeline
-from segmentation.definitions import api
-from segmentation.definitions.loader import MAX_BYTES
-from segmentation.definitions.project import load_definitions
-from segmentation.definitions.regex import postgres_regex_check
+from segmentation.compiler.sources import load_definitions
 from segmentation.errors import DefinitionError
+from segmentation.language.loader import MAX_BYTES
+from segmentation.steps import definitions as api
+from segmentation.steps import pipeline
+from segmentation.warehouse.catalog import postgres_regex_check
+from segmentation_dev import demo_data
 
 VALID = """\
 key: {key}

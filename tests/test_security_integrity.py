@@ -37,10 +37,11 @@ from _publish import (
 )
 from psycopg import errors, sql
 
-from segmentation import audit, demo_data, pipeline
 from segmentation.errors import PublishError, SegmentationError
-from segmentation.history import record_history
-from segmentation.publish import publish
+from segmentation.steps import audit, pipeline
+from segmentation.steps.history import record_history
+from segmentation.steps.publish import publish
+from segmentation_dev import demo_data
 
 D1, D2 = dt.date(2026, 11, 20), dt.date(2026, 11, 21)
 PROJECT = Path(__file__).resolve().parents[1]
@@ -268,7 +269,7 @@ def test_a_candidate_built_for_another_date_fails_the_audit(
 
 HOLD = """
 import datetime as dt, sys, time
-from segmentation import control
+from segmentation.warehouse import control
 as_of, run_id, seconds = dt.date.fromisoformat(sys.argv[1]), sys.argv[2], float(sys.argv[3])
 with control.hold(as_of, run_id):
     print("held", flush=True)
@@ -292,7 +293,7 @@ def _hold(as_of: dt.date, run_id: str, seconds: float) -> subprocess.Popen[str]:
 
 
 def _step(as_of: dt.date, run_id: str) -> None:
-    from segmentation import control
+    from segmentation.warehouse import control
 
     with control.hold(as_of, run_id):
         pass
@@ -359,7 +360,7 @@ def test_a_dead_holder_is_taken_over_at_once_and_an_idle_one_on_expiry(
 
 
 def test_the_dag_failure_callback_releases_the_runs_lease(lease: psycopg.Connection) -> None:
-    from segmentation import airflow_support
+    from segmentation.steps import airflow_support
 
     _step(D1, "scheduled__failed")  # the build task succeeded; a later task then failed
     airflow_support.on_failure({"run_id": "other", "exception": RuntimeError("x")})
@@ -549,7 +550,7 @@ def test_two_real_runs_never_interleave_and_a_manual_build_is_not_published(
     # between the audit and the publish of a run: the publish refuses, naming what changed.
     pipeline.build(RUN_AS_OF, "manual__third")
     result = pipeline.audit(RUN_AS_OF, "manual__third")
-    from segmentation.dbt_invoke import run_dbt
+    from segmentation.warehouse.dbt_runner import run_dbt
 
     run_dbt(["build", "--exclude", pipeline.BUILD_EXCLUDE], {"as_of": "2027-06-30"})
     with pytest.raises(PublishError) as caught:

@@ -22,9 +22,10 @@ from _publish import (
 from _serving import account_login, known_accounts, multiplexer_login
 from psycopg import errors, sql
 
-from segmentation import cli, database, security
+from segmentation.cli import main as cli
 from segmentation.errors import DatabaseError, SecuritySetupError
-from segmentation.publish import publish
+from segmentation.steps.publish import publish
+from segmentation.warehouse import bootstrap, security
 
 TENANT_TABLES = security.TENANT_TABLES
 ACCOUNTS = ("acme", "globex", "initech")
@@ -207,7 +208,7 @@ def test_init_forgets_the_grants_of_a_dropped_login(
     with reader_login(serving, pg_database) as login:
         security.grant_reader(login.user, ["globex"])
     assert security._mapped_accounts(serving, login.user) == ("globex",)
-    database.init_db()
+    bootstrap.init_db()
     assert security._mapped_accounts(serving, login.user) == ()
 
 
@@ -216,7 +217,7 @@ def test_init_takes_back_roles_granted_to_the_reader_roles(serving: psycopg.Conn
     grant = sql.SQL("grant {} to {}").format(sql.Identifier(pipeline), sql.Identifier(reader))
     serving.execute(grant)
     try:
-        database.init_db()
+        bootstrap.init_db()
         assert serving.execute(
             "select pg_has_role(%s, %s, 'member')", (reader, pipeline)
         ).fetchone() == (False,)
@@ -405,7 +406,7 @@ class _Init(threading.Thread):
 
     def run(self) -> None:
         try:
-            database.init_db()
+            bootstrap.init_db()
         except BaseException as exc:  # handed to the test thread
             self.error = exc
 
@@ -475,7 +476,7 @@ def test_init_that_needs_a_lock_gives_up_clearly_without_blocking_readers(
     assert _read_everything(long_reader)["segment_members"] == SIZES["acme"]
     long_reader.rollback()
     # Once the reader's transaction ended, init repairs the policy.
-    database.init_db()
+    bootstrap.init_db()
     with acme.connect() as conn:
         assert _accounts_seen(conn) == {table: {"acme"} for table in TENANT_TABLES}
 
@@ -501,7 +502,7 @@ def test_init_holds_no_table_while_it_waits_for_another(
         assert isinstance(init.error, SecuritySetupError), init.error
         assert "segments_serving.segment_members: pid" in str(init.error)
         holder.rollback()
-    database.init_db()
+    bootstrap.init_db()
     with acme.connect() as conn:
         assert _accounts_seen(conn) == {table: {"acme"} for table in TENANT_TABLES}
 
@@ -524,7 +525,7 @@ def test_init_lock_timeout_names_the_problem(
         with acme.connect() as conn:  # readers were never queued
             conn.execute("set statement_timeout = '5s'")
             assert _read_everything(conn)["segments"] == 1
-    database.init_db()
+    bootstrap.init_db()
     assert serving.execute(
         "select attstattarget from pg_attribute "
         "where attrelid = 'segments_serving.segments'::regclass and attname = 'name'"

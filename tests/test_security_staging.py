@@ -25,9 +25,9 @@ import pytest
 from _activity import REPO, insert, project_copy
 from _segments import segment_yaml, write_def
 
-from segmentation.dbt_invoke import run_dbt
-from segmentation.definitions import api
 from segmentation.errors import DbtError
+from segmentation.steps import definitions as api
+from segmentation.warehouse.dbt_runner import run_dbt
 
 pytestmark = pytest.mark.slow
 
@@ -484,7 +484,7 @@ def test_an_invalid_timezone_falls_back_loudly(built: tuple[psycopg.Connection, 
 def test_segments_status_shows_the_timezone_fallback(
     built: tuple[psycopg.Connection, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from segmentation import cli
+    from segmentation.cli import main as cli
 
     assert cli.main(["status"]) == 0
     out, err = capsys.readouterr()

@@ -13,9 +13,9 @@ import pytest
 from _segments import PROJECT_DIR, build, copy_project, members, project_dir
 from _segments_eval import Evaluator
 
-from segmentation import demo_data
-from segmentation.definitions.model import Segment
-from segmentation.definitions.project import load_definitions
+from segmentation.compiler.sources import load_definitions
+from segmentation.language.model import Segment
+from segmentation_dev import demo_data
 
 pytestmark = pytest.mark.slow
 

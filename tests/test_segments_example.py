@@ -25,10 +25,10 @@ from _segments import (
     write_def,
 )
 
-from segmentation import cli
-from segmentation.dbt_invoke import run_dbt
-from segmentation.definitions.project import load_definitions
+from segmentation.cli import main as cli
+from segmentation.compiler.sources import load_definitions
 from segmentation.errors import DbtError
+from segmentation.warehouse.dbt_runner import run_dbt
 
 pytestmark = pytest.mark.slow
 

@@ -27,9 +27,9 @@ from _segments_eval import Evaluator, parse_node
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from segmentation.dbt_invoke import run_dbt
-from segmentation.definitions.operators import CALENDAR_PERIODS, MAX_DURATION
-from segmentation.definitions.schema import build_schema
+from segmentation.language.operators import CALENDAR_PERIODS, MAX_DURATION
+from segmentation.language.schema import build_schema
+from segmentation.warehouse.dbt_runner import run_dbt
 
 pytestmark = pytest.mark.slow
 

@@ -15,9 +15,9 @@ from typing import Any
 import psycopg
 import pytest
 
-from segmentation import database
 from segmentation.errors import DbtError
-from segmentation.pipeline import build_staging
+from segmentation.steps.pipeline import build_staging
+from segmentation.warehouse import catalog, database
 
 pytestmark = pytest.mark.slow
 
@@ -764,3 +764,14 @@ def test_a_failing_dbt_test_fails_the_build(conn: psycopg.Connection) -> None:
             build_staging()
     finally:
         conn.execute("delete from crm_raw.orders where order_id = 'o_bad'")
+
+
+def test_the_compilers_accounts_agree_with_staging(conn: psycopg.Connection) -> None:
+    """The compile reads the raw accounts once (warehouse/sql/accounts.sql) before dbt
+    stages them: its ids and packages must be the staged ones."""
+    staged = dict(
+        conn.execute(
+            "select account_id, package from segments_staging.stg_crm__accounts"
+        ).fetchall()
+    )
+    assert catalog.read_accounts() == staged

@@ -3,9 +3,8 @@
     except those that define a segment with the same key themselves.
 
     Contacts created after the as-of date are never members, so a backfill for an old
-    as-of date only sees contacts that existed then. Inputs are the tables
-    int_segment_contacts and int_segment_primary_companies, not the staging views: the
-    views are costly to re-run per segment (and per joined row). -#}
+    as-of date only sees contacts that existed then. Inputs are the staged contacts (a
+    table) and int_segment_primary_companies (one row per contact, also a table). -#}
 {% macro segment_model(definition) -%}
     {%- set entities = definition.entities | default(['contact']) -%}
     {%- set template = definition.account == '*' -%}
@@ -16,7 +15,7 @@ as_of as (
 ),
 
 contacts as (
-    select * from {{ ref('int_segment_contacts') }}
+    select * from {{ ref('stg_crm__contacts') }}
     {%- if not template %}
     where account_id = {{ segment_literal(definition.account, 'string') }}
     {%- elif definition.overridden_by | default([]) | length > 0 %}

@@ -1,0 +1,1 @@
+"""The `segments` command line. It calls the pipeline steps and nothing else."""

@@ -1,0 +1,1 @@
+"""The compiler: validated definitions -> a compiled plan -> generated dbt files."""

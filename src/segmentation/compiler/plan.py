@@ -1,0 +1,164 @@
+"""The compiled plan: every definition validated and cross-checked once, for one set of
+accounts. Every pipeline step reads this (or its JSON file); none validates again.
+
+`compile_plan` is pure: the caller passes the accounts (read once from the warehouse) and
+the regex check; nothing here touches the database or the file system beyond reading the
+definition files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from segmentation.compiler import activity_compile
+from segmentation.compiler.activity_compile import ActivityPlan
+from segmentation.language.issues import Issue, Loc
+from segmentation.language.model import Segment
+from segmentation.language.project import SUFFIXES, DefinitionSet, Layout, load_definitions
+from segmentation.language.regex import RegexCheck, offline_regex_check
+
+PLAN_VERSION = 1
+
+
+@dataclass
+class CompiledPlan:
+    """A validated definition set. `accounts` is what it was compiled against (account ->
+    package), None when compiled offline."""
+
+    definitions: DefinitionSet
+    accounts: dict[str, str | None] | None
+    inputs_hash: str
+    errors: list[Issue] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    @property
+    def segments(self) -> list[Segment]:
+        return self.definitions.segments
+
+    @property
+    def activity(self) -> ActivityPlan | None:
+        return self.definitions.activity
+
+    def warnings(self) -> list[str]:
+        return self.activity.warnings() if self.activity else []
+
+    def models(self) -> list[str]:
+        """The generated segment models this plan builds (enabled definitions)."""
+        return sorted(s.model_name for s in self.segments if s.enabled)
+
+    def to_json(self) -> dict[str, Any]:
+        activity = self.activity
+        segments = []
+        for seg in self.segments:
+            payload = activity.payload(seg) if activity else {}
+            segments.append(
+                {
+                    "account": seg.account,
+                    "key": seg.key,
+                    "model": seg.model_name,
+                    "enabled": seg.enabled,
+                    "template": seg.is_template,
+                    "definition_hash": seg.definition_hash,
+                    "source_file": seg.source_file,
+                    "packages": payload.get("packages"),
+                    "activity_objects": payload.get("activity_objects", []),
+                }
+            )
+        body = {
+            "version": PLAN_VERSION,
+            "inputs_hash": self.inputs_hash,
+            "accounts": self.accounts,
+            "errors": [_issue_json(i) for i in self.errors],
+            "warnings": self.warnings(),
+            "segments": segments,
+            "groups": [g.to_json() for g in (activity.groups if activity else [])],
+            "features": {
+                obj: sorted(f.id for f in feats)
+                for obj, feats in (activity.features.items() if activity else [])
+            },
+        }
+        return {**body, "plan_hash": _digest(body)}
+
+
+def _issue_json(issue: Issue) -> dict[str, Any]:
+    return {
+        "file": issue.loc.file,
+        "line": issue.loc.line,
+        "col": issue.loc.col,
+        "message": issue.message,
+    }
+
+
+def issues_from_json(rows: Iterable[Mapping[str, Any]]) -> list[Issue]:
+    return [Issue(Loc(r["file"], r["line"], r["col"]), r["message"]) for r in rows]
+
+
+def _digest(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def inputs_hash(layout: Layout) -> str:
+    """A hash of every file under segment_defs/: the plan is current while it is unchanged."""
+    digest = hashlib.sha256()
+    root = layout.defs_dir
+    if root.is_dir():
+        for path in sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in SUFFIXES):
+            digest.update(str(path.relative_to(root)).encode() + b"\0")
+            digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def compile_plan(
+    layout: Layout,
+    accounts: Mapping[str, str | None] | None = None,
+    regex_check: RegexCheck = offline_regex_check,
+    paths: Iterable[Path | str] | None = None,
+) -> CompiledPlan:
+    """Validate (each file, then across files) and cross-check the definitions once.
+
+    `accounts`: account -> package as the warehouse has them (None: offline, no account or
+    package checks). `paths`: validate only these files or folders; the rest of
+    segment_defs/ is then context that in_segment may refer to, and its own problems are not
+    reported. Errors are returned in `errors` (the plan is then not renderable)."""
+    known = None if accounts is None else set(accounts)
+    result = load_definitions(layout, paths, known, regex_check)
+    if not result.issues:
+        roots = [layout.defs_dir] if paths is None else [Path(p) for p in paths if Path(p).is_dir()]
+        context = _context(layout, result, known) if paths is not None else []
+        plan = activity_compile.plan(
+            result.segments + context,
+            roots,
+            None if accounts is None else dict(accounts),
+            layout.display,
+        )
+        context_files = {s.source_file for s in context}
+        for issue in plan.issues.items:
+            if issue.loc.file not in context_files:
+                result.issues.add(issue.loc, issue.message)
+        # the same segments with in_segment references resolved to member models
+        mine = {(s.account, s.key) for s in result.segments}
+        plan.segments = [s for s in plan.segments if (s.account, s.key) in mine]
+        result.segments = sorted(plan.segments, key=lambda s: (s.account, s.key))
+        result.activity = plan
+    return CompiledPlan(
+        definitions=result,
+        accounts=None if accounts is None else dict(accounts),
+        inputs_hash=inputs_hash(layout),
+        errors=result.errors,
+    )
+
+
+def _context(layout: Layout, result: DefinitionSet, accounts: set[str] | None) -> list[Segment]:
+    """The valid definitions of segment_defs/ that are not in `result`."""
+    mine = {(s.account, s.key) for s in result.segments}
+    full = load_definitions(layout, None, accounts)
+    return [s for s in full.segments if (s.account, s.key) not in mine]

@@ -1,0 +1,1 @@
+"""The pipeline steps (build, audit, publish, history, status) that the CLI and the DAG call."""

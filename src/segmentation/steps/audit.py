@@ -1,0 +1,386 @@
+"""The membership audit: a Great Expectations checkpoint over the candidate in `segments_audit`.
+
+Write-audit-publish: dbt writes the candidate, this module audits it, publish makes it
+visible. The GX project (suites, validation definitions, checkpoint, datasource) is
+committed under `expectations/`; see segmentation_dev.audit_project for how it was written.
+
+Before the checkpoint runs, the audit derives small `segments_audit.audit_*` tables from the
+candidate, so every GX asset exists even when optional relations (exclusive groups) do not:
+
+- audit_candidate_sizes: one row per enabled catalogue segment with its member count, its
+  bounds and the last published count (from publish.last_published_counts());
+- audit_group_assignments: group assignments with the group's `exclusive` flag (empty when
+  the group relations have not been built);
+- audit_candidate_recipients: the (segment, contact, channel, address) rows Broadcast would
+  receive, derived from membership and staged contacts by the publish rule: consent true
+  for the channel and an address present. The audit then checks consent and address format;
+- audit_expected_segments: the enabled segments the definitions declare, when the caller
+  knows them, so a missing catalogue row is caught.
+
+Failures of suite `segment_bounds` quarantine single segments; any other failure is global
+and blocks the publish.
+
+The audit fingerprints the candidate (warehouse.control) in the transaction that derives
+the audit_* tables, checks that it was built for the audited as-of date, fingerprints it again
+after the checkpoint (a candidate rebuilt while GX read it is a global failure), and records
+the fingerprint with its verdict in segments_control. `AuditResult.audit_id` names that record;
+publish refuses any candidate that differs from it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import shutil
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from segmentation import settings
+from segmentation.errors import AuditError
+from segmentation.steps import publish
+from segmentation.warehouse import control, database
+
+log = logging.getLogger(__name__)
+
+# The checkpoint of the committed GX project (expectations/, written by
+# segmentation_dev.audit_project) and the suites whose failures quarantine single segments;
+# every other suite failure is global.
+CHECKPOINT = "membership_audit"
+QUARANTINE_SUITES = frozenset({"segment_bounds"})
+
+# GX caps the rows an unexpected-rows query returns in its result.
+GX_MAX_DETAIL_ROWS = 200
+
+
+@dataclass
+class AuditResult:
+    global_failures: list[str] = field(default_factory=list)
+    quarantined: dict[tuple[str, str], str] = field(default_factory=dict)
+    data_docs: Path | None = None
+    # segments_control.audits row holding the fingerprint of what was checked (None: the
+    # checkpoint did not run, e.g. the candidate was missing).
+    audit_id: int | None = None
+    # plan_hash of the compiled plan whose candidate was audited (steps.definitions)
+    plan_hash: str | None = None
+    success: bool = False
+
+    def __post_init__(self) -> None:
+        self.success = not self.global_failures and not self.quarantined
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form (Airflow XCom): tuple keys become [account, segment, reason] lists."""
+        return {
+            "global_failures": list(self.global_failures),
+            "quarantined": [[a, s, r] for (a, s), r in sorted(self.quarantined.items())],
+            "data_docs": str(self.data_docs) if self.data_docs else None,
+            "audit_id": self.audit_id,
+            "plan_hash": self.plan_hash,
+            "success": self.success,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> AuditResult:
+        return cls(
+            global_failures=list(data["global_failures"]),
+            quarantined={(a, s): r for a, s, r in data["quarantined"]},
+            data_docs=Path(data["data_docs"]) if data.get("data_docs") else None,
+            audit_id=data.get("audit_id"),
+            plan_hash=data.get("plan_hash"),
+        )
+
+    def summary(self) -> str:
+        lines = [
+            f"audit: {len(self.global_failures)} global failure(s), "
+            f"{len(self.quarantined)} quarantined segment(s)"
+        ]
+        lines += [f"  global: {failure}" for failure in self.global_failures]
+        lines += [f"  quarantined {a}/{s}: {r}" for (a, s), r in sorted(self.quarantined.items())]
+        if self.data_docs:
+            lines.append(f"  data docs: {self.data_docs}")
+        return "\n".join(lines)
+
+
+def gx_root() -> Path:
+    """The GX project directory: SEGMENTS_GX_DIR, else the committed `expectations/`."""
+    env = settings.env("SEGMENTS_GX_DIR")
+    return Path(env).resolve() if env else settings.project_dir() / "expectations"
+
+
+def copy_gx_project(target: Path) -> Path:
+    """Copy the committed GX project without its generated output (tests, isolated runs)."""
+    source = settings.project_dir() / "expectations"
+    shutil.copytree(
+        source, target, ignore=shutil.ignore_patterns("uncommitted"), dirs_exist_ok=True
+    )
+    return target
+
+
+# --- the derived relations ------------------------------------------------------------------
+
+_AUDIT = settings.SCHEMA_AUDIT
+_STAGING = settings.SCHEMA_STAGING
+
+_REQUIRED = ("int_segment_membership", "int_segment_catalogue")
+
+# What the audit fingerprints: the live candidate relations publish reads (and the as-of).
+_CANDIDATE = {
+    "membership": f"{_AUDIT}.int_segment_membership",
+    "catalogue": f"{_AUDIT}.int_segment_catalogue",
+    "groups": f"{_AUDIT}.int_group_assignments",
+    "contacts": f"{_STAGING}.stg_crm__contacts",
+    "as_of": f"{_AUDIT}.int_segment_as_of",
+}
+
+_SIZES = f"""
+drop table if exists {_AUDIT}.audit_candidate_sizes;
+create table {_AUDIT}.audit_candidate_sizes as
+select
+    c.account_id,
+    c.segment_key,
+    coalesce(m.member_count, 0)::bigint as member_count,
+    c.expect_min_members as min_members,
+    c.expect_max_members as max_members,
+    coalesce(c.expect_max_change_pct, 50)::numeric as max_change_pct,
+    null::bigint as last_published_count
+from {_AUDIT}.int_segment_catalogue as c
+left join (
+    select account_id, segment_key, count(*) as member_count
+    from {_AUDIT}.int_segment_membership
+    group by account_id, segment_key
+) as m on c.account_id = m.account_id and c.segment_key = m.segment_key
+where c.enabled;
+"""
+
+_GROUPS = f"""
+drop table if exists {_AUDIT}.audit_group_assignments;
+create table {_AUDIT}.audit_group_assignments as
+select
+    ga.account_id::text as account_id,
+    ga.group_key::text as group_key,
+    ga.contact_id::text as contact_id,
+    ga.segment_key::text as segment_key,
+    coalesce(gc.exclusive, false) as exclusive
+from {_AUDIT}.int_group_assignments as ga
+left join {_AUDIT}.int_group_catalogue as gc
+    on ga.account_id = gc.account_id and ga.group_key = gc.group_key;
+"""
+
+_NO_GROUPS = f"""
+drop table if exists {_AUDIT}.audit_group_assignments;
+create table {_AUDIT}.audit_group_assignments (
+    account_id text, group_key text, contact_id text, segment_key text, exclusive boolean
+);
+"""
+
+# The publish rule for recipients. Staging already nulls unparseable phones and emails, so
+# the format checks in suite `recipients` guard that contract, not the filter here.
+_RECIPIENTS = f"""
+drop table if exists {_AUDIT}.audit_candidate_recipients;
+create table {_AUDIT}.audit_candidate_recipients as
+select
+    m.account_id,
+    m.segment_key,
+    m.contact_id,
+    ch.channel,
+    ch.address,
+    ch.consent
+from {_AUDIT}.int_segment_membership as m
+inner join {_STAGING}.stg_crm__contacts as c
+    on m.account_id = c.account_id and m.contact_id = c.contact_id
+cross join lateral (
+    values
+        ('whatsapp', c.phone, c.consent_whatsapp),
+        ('sms', c.phone, c.consent_sms),
+        ('email', c.email, c.consent_email)
+) as ch (channel, address, consent)
+where ch.consent and nullif(ch.address, '') is not null;
+"""
+
+_EXPECTED = f"""
+drop table if exists {_AUDIT}.audit_expected_segments;
+create table {_AUDIT}.audit_expected_segments (account_id text, segment_key text);
+"""
+
+
+def _relation_exists(conn: psycopg.Connection, schema: str, name: str) -> bool:
+    return conn.execute("select to_regclass(%s) is not null", (f"{schema}.{name}",)).fetchone()[0]
+
+
+def prepare_relations(
+    last_counts: Mapping[tuple[str, str], int],
+    expected_segments: Iterable[tuple[str, str]] = (),
+) -> control.Fingerprint:
+    """(Re)build the audit_* tables from the candidate in one transaction; return the
+    candidate's fingerprint, taken first in that transaction (it then holds the relations'
+    locks, so dbt cannot swap them before the derived tables are written)."""
+    with database.transaction() as conn:
+        missing = [r for r in _REQUIRED if not _relation_exists(conn, _AUDIT, r)]
+        if not _relation_exists(conn, _STAGING, "stg_crm__contacts"):
+            missing.append(f"{_STAGING}.stg_crm__contacts")
+        if missing:
+            raise AuditError(
+                f"The candidate is incomplete: {', '.join(missing)} not found in "
+                f"{_AUDIT}. Run the build step (`dbt build`) before the audit."
+            )
+        prints = control.fingerprint(conn, _CANDIDATE)
+        conn.execute(_SIZES)
+        with conn.cursor() as cur:
+            cur.executemany(
+                f"update {_AUDIT}.audit_candidate_sizes set last_published_count = %s "
+                "where account_id = %s and segment_key = %s",
+                [(count, account, segment) for (account, segment), count in last_counts.items()],
+            )
+        groups = all(
+            _relation_exists(conn, _AUDIT, r)
+            for r in ("int_group_assignments", "int_group_catalogue")
+        )
+        conn.execute(_GROUPS if groups else _NO_GROUPS)
+        conn.execute(_RECIPIENTS)
+        conn.execute(_EXPECTED)
+        with conn.cursor() as cur:
+            cur.executemany(
+                f"insert into {_AUDIT}.audit_expected_segments values (%s, %s)",
+                sorted(set(expected_segments)),
+            )
+    return prints
+
+
+# --- the checkpoint -------------------------------------------------------------------------
+
+
+def _last_published_counts() -> dict[tuple[str, str], int]:
+    return publish.last_published_counts()
+
+
+def run_audit(
+    as_of: dt.date,
+    run_id: str,
+    *,
+    last_counts: Mapping[tuple[str, str], int] | None = None,
+    expected_segments: Iterable[tuple[str, str]] = (),
+) -> AuditResult:
+    """Audit the candidate for `as_of`. Never raises for data problems: they are in the result.
+
+    `last_counts` defaults to what is published now (publish.last_published_counts()).
+    """
+    counts = _last_published_counts() if last_counts is None else last_counts
+    try:
+        prints = prepare_relations(counts, expected_segments)
+    except AuditError as exc:
+        return AuditResult(global_failures=[str(exc)])
+
+    checkpoint_result = _run_checkpoint(run_id, as_of)
+    global_failures: list[str] = _candidate_problems(as_of, prints)
+    quarantined: dict[tuple[str, str], str] = {}
+    for validation in checkpoint_result.run_results.values():
+        suite = validation.suite_name
+        for result in validation.results:
+            if result.success:
+                continue
+            config_ = result.expectation_config
+            what = config_.description or config_.type
+            error = _exception_message(result.exception_info)
+            if error:
+                global_failures.append(f"{suite}: {what}: could not be evaluated: {error}")
+                continue
+            if suite in QUARANTINE_SUITES:
+                _quarantine(suite, what, result.result, quarantined, global_failures)
+            else:
+                global_failures.append(f"{suite}: {what}: {_describe(result.result)}")
+    with database.transaction() as conn:
+        audit_id = control.record_audit(
+            conn, run_id, as_of, prints, len(global_failures), quarantined
+        )
+    audit = AuditResult(global_failures, quarantined, _data_docs_index(), audit_id)
+    log.info("audit %d of %s (%s):\n%s", audit_id, as_of, run_id, audit.summary())
+    return audit
+
+
+def _candidate_problems(as_of: dt.date, prints: control.Fingerprint) -> list[str]:
+    """Global failures about the candidate itself: built for another date, or rebuilt while
+    the checkpoint read it (both mean another build interleaved with this run)."""
+    problems = []
+    dates = prints.as_of_dates()
+    if dates and dates != {as_of.isoformat()}:
+        problems.append(
+            f"candidate: segments_audit was built for as-of {', '.join(sorted(dates))}, not "
+            f"{as_of} (another run or a manual dbt build replaced it): rerun build and audit "
+            f"for {as_of}"
+        )
+    with database.connect() as conn:
+        changes = prints.differences(control.fingerprint(conn, _CANDIDATE))
+    if changes:
+        problems.append(
+            "candidate: it changed while it was audited (another build ran): rerun build and "
+            "audit. What changed: " + "; ".join(changes)
+        )
+    return problems
+
+
+def _run_checkpoint(run_id: str, as_of: dt.date) -> Any:
+    import great_expectations as gx
+    from great_expectations.core.run_identifier import RunIdentifier
+
+    context = gx.get_context(mode="file", context_root_dir=str(gx_root()))
+    checkpoint = context.checkpoints.get(CHECKPOINT)
+    return checkpoint.run(
+        run_id=RunIdentifier(
+            run_name=f"{as_of.isoformat()} {run_id}", run_time=dt.datetime.now(dt.UTC)
+        )
+    )
+
+
+def _quarantine(
+    suite: str,
+    what: str,
+    result: Mapping[str, Any],
+    quarantined: dict[tuple[str, str], str],
+    global_failures: list[str],
+) -> None:
+    rows = (result.get("details") or {}).get("unexpected_rows") or []
+    observed = result.get("observed_value") or 0
+    if observed > len(rows):
+        # Hundreds of segments out of bounds at once is not a segment problem.
+        global_failures.append(
+            f"{suite}: {what}: {observed} segments failed; more than GX reports "
+            f"({GX_MAX_DETAIL_ROWS}), treating it as a global failure"
+        )
+        return
+    for row in rows:
+        key = (row["account_id"], row["segment_key"])
+        reason = str(row["reason"])
+        quarantined[key] = f"{quarantined[key]}; {reason}" if key in quarantined else reason
+
+
+def _exception_message(info: Mapping[str, Any] | None) -> str | None:
+    """GX nests exception info per metric when a metric fails; flatten to the first message."""
+    if not info:
+        return None
+    if info.get("raised_exception"):
+        return str(info.get("exception_message")).split("\n[SQL:")[0]
+    for value in info.values():
+        if isinstance(value, Mapping) and (message := _exception_message(value)):
+            return message
+    return None
+
+
+def _describe(result: Mapping[str, Any]) -> str:
+    rows = (result.get("details") or {}).get("unexpected_rows")
+    if rows is not None:
+        sample = ", ".join(
+            "(" + ", ".join(f"{k}={v}" for k, v in row.items()) + ")" for row in rows[:3]
+        )
+        return f"{result.get('observed_value')} unexpected row(s), e.g. {sample}"
+    if "unexpected_count" in result:
+        sample = result.get("partial_unexpected_list") or []
+        return f"{result['unexpected_count']} unexpected value(s), e.g. {sample[:3]}"
+    return f"observed {result.get('observed_value')!r}"
+
+
+def _data_docs_index() -> Path | None:
+    index = gx_root() / "uncommitted" / "data_docs" / "local_site" / "index.html"
+    return index if index.is_file() else None

@@ -1,0 +1,306 @@
+"""The pipeline steps. The CLI (`segments run`) and the Airflow DAG both call these.
+
+Write-audit-publish, one function per DAG task:
+
+    check_sources -> validate -> build(as_of) -> audit(as_of, run_id)
+        -> publish(as_of, run_id, audit) -> record_history(as_of, run_id)
+        -> finish(audit)
+
+The definitions are compiled once per run, by `check_sources` (it must render them before
+dbt parses the project), into the plan file `.local/target/segments_plan.json`
+(steps.definitions). `validate` reports that plan's errors, `build` renders and builds it,
+`audit` records its hash and `publish` refuses a candidate whose plan changed since the audit.
+
+Build, audit, publish and history of a run hold the run lease (segmentation.warehouse.control.hold),
+taken at the start of `build` and released by `finish` or a failure, so two runs (`segments
+run`, the DAG, a backfill) never interleave. The audit records a fingerprint of what it
+checked, and `publish` refuses a candidate that differs from it.
+
+`build` writes only `segments_staging` and `segments_audit`; nothing reaches
+`segments_serving` before the audit passed, and `publish` is one transaction, so a failure
+anywhere before it leaves what Broadcast reads unchanged. A segment that fails its own bounds
+is quarantined: the others publish, history records, and `finish` then raises
+QuarantineError so the run ends failed and people look at it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from psycopg import sql
+
+from segmentation import settings
+from segmentation.errors import AuditError, CandidateChangedError, DatabaseError, QuarantineError
+from segmentation.steps import definitions
+from segmentation.steps import history as history_step
+from segmentation.steps import publish as publish_step
+from segmentation.steps.audit import run_audit
+from segmentation.warehouse import control, database
+from segmentation.warehouse.dbt_runner import run_dbt
+
+log = logging.getLogger(__name__)
+
+# Serving tables are written by publish (one transaction), never by dbt.
+BUILD_EXCLUDE = "path:models/serving"
+
+
+def dbt_vars(as_of: dt.date | None) -> dict[str, Any]:
+    """dbt vars for a run. Without an as-of date each account uses today in its own timezone."""
+    return {"as_of": as_of.isoformat()} if as_of else {}
+
+
+def today(timezone: str | None = None) -> dt.date:
+    """Today in the configured timezone (SEGMENTS_TIMEZONE): the as-of date of a manual run."""
+    return dt.datetime.now(ZoneInfo(timezone or settings.timezone())).date()
+
+
+def manual_run_id(now: dt.datetime | None = None) -> str:
+    """Run id for runs outside Airflow, shaped like Airflow's own manual run ids."""
+    return f"manual__{(now or dt.datetime.now(dt.UTC)).isoformat()}"
+
+
+def check_sources() -> Any:
+    """Compile the definitions (the run's one validation; invalid ones leave no generated
+    files, and `validate` reports them), then `dbt source freshness`: stale sources warn,
+    missing or empty ones fail."""
+    definitions.sync_generated()
+    return run_dbt(["source", "freshness"])
+
+
+def build_staging(as_of: dt.date | None = None) -> Any:
+    """Build and test the staging layer and the rows it rejects (int_crm__rejected_rows)."""
+    _ensure_generated()
+    return run_dbt(["build", "--select", "staging", "int_crm__rejected_rows"], dbt_vars(as_of))
+
+
+def validate(paths: list[str] | None = None) -> Any:
+    """Report the run's compiled plan: a bad definition raises DefinitionError naming
+    file:line. With `paths`, validate just those files (the rest is context)."""
+    if paths is not None:
+        return definitions.validate(paths)
+    return definitions.current_plan()
+
+
+def build(as_of: dt.date, run_id: str | None = None) -> Any:
+    """Render the definitions to dbt models, then `dbt build` (models + tests) for `as_of`.
+
+    Everything lands in segments_staging / segments_audit; a failed model or test raises
+    DbtError and the serving schema is untouched. Takes the run lease for `run_id` (kept for
+    the run's next steps); without a run id, for this build only.
+    """
+    with control.hold(as_of, run_id or manual_run_id(), keep=run_id is not None):
+        definitions.drop_stale_models(definitions.current_plan())
+        return run_dbt(["build", "--exclude", BUILD_EXCLUDE], dbt_vars(as_of))
+
+
+def audit(as_of: dt.date, run_id: str) -> Any:
+    """Run the GX audit of the candidate the run's plan built. Global failures raise
+    AuditError (nothing may be published)."""
+    with control.hold(as_of, run_id):
+        plan = _built_plan(as_of)
+        result = run_audit(as_of, run_id, expected_segments=expected_segments(plan))
+        result.plan_hash = plan["plan_hash"]
+        # Raised inside the hold: a blocked publish ends the run, so its lease is released.
+        if result.global_failures:
+            raise AuditError(
+                f"The audit of {as_of} blocks the publish; serving is unchanged.\n"
+                f"{result.summary()}"
+            )
+    return result
+
+
+def _built_plan(as_of: dt.date) -> dict[str, Any]:
+    """The plan the candidate was built from (the plan file; never recompiled here)."""
+    plan = definitions.read_plan()
+    if plan is None or plan["errors"]:
+        raise AuditError(
+            f"No valid compiled plan for {as_of} ({definitions.plan_path()}): build first "
+            "(`segments run`, or the DAG's build task). Serving is unchanged."
+        )
+    return plan
+
+
+def expected_segments(plan: dict[str, Any]) -> set[tuple[str, str]]:
+    """(account_id, segment_key) of every enabled segment the definitions declare.
+
+    Templates (segment_defs/_all/) apply to every staged account whose package allows them
+    (a template with activity conditions skips 'plus' accounts); an account's own file with
+    the same key overrides the template (also when it disables it).
+    """
+    with database.connect() as conn:
+        packages = dict(
+            conn.execute(
+                f"select account_id, package from {settings.SCHEMA_STAGING}.stg_crm__accounts"
+            ).fetchall()
+        )
+    enabled: dict[tuple[str, str], bool] = {}
+    for segment in plan["segments"]:
+        if segment["template"]:
+            allowed = segment["packages"]
+            for account, package in packages.items():
+                if allowed is None or package in allowed:
+                    enabled.setdefault((account, segment["key"]), segment["enabled"])
+    for segment in plan["segments"]:
+        if not segment["template"]:
+            enabled[(segment["account"], segment["key"])] = segment["enabled"]
+    return {key for key, on in enabled.items() if on}
+
+
+def publish(as_of: dt.date, run_id: str, audit_result: Any, *, allow_rewind: bool = False) -> Any:
+    """Publish the audited candidate; quarantined segments keep their last good version.
+
+    Only exactly the candidate that `audit_result` checked is published (its audit_id), and
+    only while the plan file is the one the audit read."""
+    if audit_result.global_failures:
+        raise AuditError(f"Refusing to publish {as_of}: {audit_result.summary()}")
+    if audit_result.audit_id is None:
+        raise AuditError(
+            f"Refusing to publish {as_of} for run {run_id}: the audit result names no recorded "
+            "audit (audit_id), so nothing proves what it checked. Rerun the audit."
+        )
+    plan = definitions.read_plan()
+    current = plan["plan_hash"] if plan else None
+    if audit_result.plan_hash is not None and current != audit_result.plan_hash:
+        raise CandidateChangedError(
+            f"Refusing to publish {as_of} for run {run_id}: the compiled plan changed since the "
+            f"audit (audited {audit_result.plan_hash[:12]}, now {str(current)[:12]}), so the "
+            "candidate may not be what the definitions say. Serving is unchanged: rerun the "
+            "build and audit."
+        )
+    with control.hold(as_of, run_id):
+        return publish_step.publish(
+            as_of,
+            run_id,
+            dict(audit_result.quarantined),
+            allow_rewind=allow_rewind,
+            audit_id=audit_result.audit_id,
+        )
+
+
+def record_history(as_of: dt.date, run_id: str) -> dict[str, Any]:
+    """Append this date's membership changes to segments_history (idempotent per date)."""
+    with control.hold(as_of, run_id):
+        return history_step.record_history(as_of, run_id)
+
+
+def finish(audit_result: Any, run_id: str | None = None) -> None:
+    """End the run: release its lease, then fail it when anything was quarantined (after the
+    rest published and history ran)."""
+    if run_id is not None:
+        control.release(run_id)
+    if audit_result.quarantined:
+        raise QuarantineError(
+            f"{len(audit_result.quarantined)} segment(s) quarantined: they kept their last "
+            f"published membership and are marked stale.\n{audit_result.summary()}"
+        )
+
+
+def run(
+    as_of: dt.date | None = None, run_id: str | None = None, *, allow_rewind: bool = False
+) -> dict[str, Any]:
+    """The whole pipeline once, in DAG order. Returns what was published."""
+    as_of = as_of or today()
+    run_id = run_id or manual_run_id()
+    log.info("pipeline run %s for as-of %s", run_id, as_of)
+    # One process runs every step: it holds the lease throughout and releases it at the end.
+    with control.hold(as_of, run_id, keep=False):
+        check_sources()
+        validate()
+        build(as_of, run_id)
+        audit_result = audit(as_of, run_id)
+        published = publish(as_of, run_id, audit_result, allow_rewind=allow_rewind)
+        history = record_history(as_of, run_id)
+        finish(audit_result, run_id)
+    return {"as_of": as_of, "run_id": run_id, "published": published, "history": history}
+
+
+@dataclass(frozen=True)
+class AccountStatus:
+    account_id: str
+    package: str | None
+    timezone: str
+    timezone_is_valid: bool
+    timezone_raw: str | None
+    segments: int
+    stale_segments: int
+    memberships: int
+    latest_as_of: dt.date | None
+    latest_published_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class Status:
+    accounts: list[AccountStatus]
+    lease: str | None  # who holds the run lease now, or None when it is free
+
+    def warnings(self) -> list[str]:
+        return [
+            f"account {a.account_id}: timezone {a.timezone_raw!r} is unknown to the server; its "
+            f"runs use {a.timezone}. Fix accounts.timezone in the CRM (an IANA name such as "
+            "Asia/Makassar)."
+            for a in self.accounts
+            if not a.timezone_is_valid
+        ]
+
+
+def status() -> Status:
+    """Per staged account: its timezone (and whether it fell back), what is published, how
+    much is stale; and the run lease. Needs a built staging layer (`segments run`)."""
+    query = sql.SQL(database.read_sql("status.sql")).format(
+        staging=sql.Identifier(settings.SCHEMA_STAGING),
+        serving=sql.Identifier(settings.SCHEMA_SERVING),
+    )
+    with database.connect() as conn:
+        if conn.execute(
+            "select to_regclass(%s) is null",
+            (f"{settings.SCHEMA_STAGING}.stg_crm__accounts",),
+        ).fetchone()[0]:
+            raise DatabaseError(
+                "No staged accounts yet: run the pipeline once (`segments run`) and ask again."
+            )
+        accounts = [AccountStatus(*row) for row in conn.execute(query).fetchall()]
+        lease = control.current_lease(conn)
+    held = None if lease.run_id is None or lease.stale else lease.describe()
+    for warning in (status := Status(accounts, held)).warnings():
+        log.warning(warning)
+    return status
+
+
+def published_counts() -> dict[str, dict[str, int]]:
+    """account -> segment -> member count as Broadcast sees it now (segments_serving)."""
+    with database.connect() as conn:
+        rows = conn.execute(
+            f"select account_id, segment_key, member_count from {settings.SCHEMA_SERVING}.segments "
+            "order by account_id, segment_key"
+        ).fetchall()
+    counts: dict[str, dict[str, int]] = {}
+    for account, segment, members in rows:
+        counts.setdefault(account, {})[segment] = members
+    return counts
+
+
+def _ensure_generated() -> None:
+    """dbt parses the generated files: render them when segment_defs/ changed since the last
+    compile (invalid definitions leave none, so staging still builds)."""
+    plan = definitions.read_plan()
+    if plan is None or plan.get("inputs_hash") != definitions.current_inputs_hash():
+        definitions.sync_generated()
+
+
+def validate_definitions(paths: list[str] | None = None, *, offline: bool = False) -> Any:
+    """Validate segment_defs/ (or `paths`); raise DefinitionError listing every
+    file:line:col error. Accounts are checked against the warehouse's accounts unless
+    `offline` or the database can't be reached. Returns the validated DefinitionSet."""
+    return definitions.validate(paths, offline=offline)
+
+
+def render_definitions(*, offline: bool = False) -> Any:
+    """Compile all definitions, then write the generated dbt models
+    (models/segments/generated/), the registry macro and the plan file. Returns a
+    RenderResult (`.models`: model name -> Segment, `.disabled`, `.files`). Writes no
+    generated file on error."""
+    return definitions.compile_definitions(offline=offline)

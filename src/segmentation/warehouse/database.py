@@ -1,0 +1,89 @@
+"""Connections (libpq environment variables) and database initialisation."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+
+import psycopg
+
+from segmentation.errors import DatabaseError
+
+
+def connect(dbname: str | None = None, autocommit: bool = False) -> psycopg.Connection:
+    """Connect with the libpq variables (PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE)."""
+    kwargs = {"dbname": dbname} if dbname else {}
+    try:
+        return psycopg.connect(autocommit=autocommit, **kwargs)
+    except psycopg.OperationalError as exc:
+        raise DatabaseError(
+            f"Cannot connect to PostgreSQL: {exc}".rstrip()
+            + '\nStart the local server with `eval "$(segments db up)"`, or set PGHOST, '
+            "PGPORT, PGUSER, PGPASSWORD and PGDATABASE."
+        ) from exc
+
+
+@contextmanager
+def transaction(dbname: str | None = None) -> Iterator[psycopg.Connection]:
+    with connect(dbname) as conn, conn.transaction():
+        yield conn
+
+
+def read_sql(name: str) -> str:
+    return resources.files("segmentation.warehouse.sql").joinpath(name).read_text()
+
+
+# The objects a DDL script creates "if not exists": tables and schemas by qualified name, and
+# indexes by name in the schema of their table.
+_CREATES = re.compile(
+    r"create\s+(?P<kind>schema|table|index)\s+if\s+not\s+exists\s+(?P<name>[\w.]+)"
+    r"(?:\s+on\s+(?P<table>[\w.]+))?",
+    re.IGNORECASE,
+)
+
+
+def read_sql_if_missing(conn: psycopg.Connection, name: str) -> bool:
+    """Run the DDL script `name` unless everything it creates already exists.
+
+    Even a no-op `create index if not exists` locks its table (SHARE, which waits for any
+    publish), so a script made only of `create schema/table/index if not exists` statements
+    whose objects are all in place is not run at all. A script with any other statement (an
+    `alter table ... add column if not exists` of an upgrade, say) always runs. Returns
+    whether it ran.
+    """
+    script = read_sql(name)
+    statements = [s for s in re.sub(r"--[^\n]*", "", script).split(";") if s.strip()]
+    if not all(_CREATES.match(s.strip()) for s in statements):
+        conn.execute(script)
+        return True
+    for match in (_CREATES.match(s.strip()) for s in statements):
+        kind, obj = match["kind"].lower(), match["name"]
+        if kind == "schema":
+            found = conn.execute("select 1 from pg_namespace where nspname = %s", (obj,))
+        else:
+            if kind == "index" and "." not in obj:
+                obj = f"{match['table'].rsplit('.', 1)[0]}.{obj}"
+            found = conn.execute("select to_regclass(%s)", (obj,))
+        row = found.fetchone()
+        if row is None or row[0] is None:
+            conn.execute(script)
+            return True
+    return False
+
+
+def create_database(name: str) -> None:
+    with connect("postgres", autocommit=True) as conn:
+        exists = conn.execute("select 1 from pg_database where datname = %s", (name,)).fetchone()
+        if not exists:
+            conn.execute(psycopg.sql.SQL("create database {}").format(psycopg.sql.Identifier(name)))
+
+
+def drop_database(name: str) -> None:
+    with connect("postgres", autocommit=True) as conn:
+        conn.execute(
+            psycopg.sql.SQL("drop database if exists {} with (force)").format(
+                psycopg.sql.Identifier(name)
+            )
+        )

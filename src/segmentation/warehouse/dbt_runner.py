@@ -1,0 +1,60 @@
+"""Programmatic dbt invocations (dbtRunner), shared by the CLI, the DAG and the tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from segmentation import settings
+from segmentation.errors import DbtError
+
+
+def profiles_dir() -> Path:
+    """A profiles directory holding a copy of profiles.example.yml (dbt wants `profiles.yml`).
+
+    The example reads every connection setting from libpq variables, so the copy holds no
+    secret and is refreshed on every call.
+    """
+    target = settings.local_dir() / "dbt"
+    target.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(settings.project_dir() / "profiles.example.yml", target / "profiles.yml")
+    return target
+
+
+def run_dbt(args: list[str], dbt_vars: dict[str, Any] | None = None) -> Any:
+    """Run one dbt command in-process; raise DbtError naming the failed nodes."""
+    from dbt.cli.main import dbtRunner
+
+    project = settings.project_dir()
+    os.environ.setdefault("DBT_TARGET_PATH", str(settings.local_dir() / "target"))
+    os.environ.setdefault("DBT_LOG_PATH", str(settings.local_dir() / "logs"))
+    argv = [
+        *args,
+        "--project-dir",
+        str(project),
+        "--profiles-dir",
+        str(profiles_dir()),
+    ]
+    if dbt_vars:
+        argv += ["--vars", json.dumps(dbt_vars)]
+    result = dbtRunner().invoke(argv)
+    if not result.success:
+        raise DbtError(_failure_summary(args, result))
+    return result
+
+
+def _failure_summary(args: list[str], result: Any) -> str:
+    lines = [f"dbt {' '.join(args)} failed."]
+    if result.exception is not None:
+        lines.append(f"  {type(result.exception).__name__}: {result.exception}")
+    res = result.result
+    for node_result in getattr(res, "results", None) or []:
+        status = str(getattr(node_result, "status", ""))
+        if status.lower() in {"error", "fail", "runtimeerr", "runtime error"}:
+            node = getattr(node_result, "node", None)
+            name = getattr(node, "unique_id", "?")
+            lines.append(f"  {status}: {name}: {(node_result.message or '').strip()}")
+    return "\n".join(lines)

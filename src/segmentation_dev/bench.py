@@ -1,0 +1,225 @@
+"""`make bench`: speed and memory measured side by side in one run, printed as ratios.
+
+Timings never live in tests (machines are noisy); here two ways of doing the same work run
+back to back on the same data and server, so their ratio means something even when the
+absolute numbers don't. Each benchmark runs in its own scratch database.
+
+Run: `make bench` or `python -m segmentation_dev.bench [--contacts N] [--only NAME]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import secrets
+import statistics
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from psycopg import sql
+
+from segmentation.steps import pipeline
+from segmentation.warehouse import bootstrap, database
+from segmentation.warehouse.dbt_runner import run_dbt
+from segmentation_dev import demo_data, localpg, prd_reference
+
+
+@dataclass
+class Measurement:
+    name: str
+    seconds: float
+    peak_mib: float
+    rows: int
+
+
+@dataclass
+class Comparison:
+    title: str
+    baseline: Measurement
+    candidate: Measurement
+    note: str = ""
+
+    def lines(self) -> list[str]:
+        speedup = self.baseline.seconds / self.candidate.seconds if self.candidate.seconds else 0
+        out = [f"## {self.title}"]
+        for m in (self.baseline, self.candidate):
+            out.append(
+                f"  {m.name:<28} {m.seconds:8.3f} s  {m.rows:>10,} rows  "
+                f"{m.rows / m.seconds if m.seconds else 0:>12,.0f} rows/s  "
+                f"peak {m.peak_mib:7.1f} MiB (Python)"
+            )
+        out.append(
+            f"  ratio: {self.candidate.name} is {speedup:.1f}x faster than {self.baseline.name}"
+        )
+        if self.note:
+            out.append(f"  {self.note}")
+        return out
+
+
+def measure(name: str, fn: Callable[[], int], repeat: int = 3) -> Measurement:
+    # repeat=1 for the slow ones: the ratio, not a tight confidence interval, is the point.
+    """Median wall time of `repeat` runs; peak Python memory of the first."""
+    times = []
+    peak = 0.0
+    rows = 0
+    for i in range(repeat):
+        if i == 0:
+            tracemalloc.start()
+        start = time.perf_counter()
+        rows = fn()
+        times.append(time.perf_counter() - start)
+        if i == 0:
+            peak = tracemalloc.get_traced_memory()[1] / 2**20
+            tracemalloc.stop()
+    return Measurement(name, statistics.median(times), peak, rows)
+
+
+@contextmanager
+def scratch_database() -> Iterator[str]:
+    """A throwaway database; PGDATABASE points at it meanwhile (dbt reads it from there)."""
+    name = f"segments_bench_{secrets.token_hex(4)}"
+    database.create_database(name)
+    previous = os.environ.get("PGDATABASE")
+    os.environ["PGDATABASE"] = name
+    try:
+        bootstrap.init_db(name)
+        yield name
+    finally:
+        if previous is None:
+            os.environ.pop("PGDATABASE", None)
+        else:
+            os.environ["PGDATABASE"] = previous
+        database.drop_database(name)
+
+
+def _unescape(field: str) -> str | None:
+    if field == r"\N":
+        return None
+    if "\\" not in field:
+        return field
+    out, i = [], 0
+    escapes = {"t": "\t", "n": "\n", "r": "\r", "\\": "\\"}
+    while i < len(field):
+        ch = field[i]
+        if ch == "\\" and i + 1 < len(field):
+            out.append(escapes.get(field[i + 1], field[i + 1]))
+            i += 2
+        else:
+            out.append(ch)
+            i += 1
+    return "".join(out)
+
+
+def bench_contact_load(contacts: int) -> Comparison:
+    """Loading contacts: COPY (what `segments demo-data` does) against row INSERTs."""
+    plan = demo_data.make_plan(accounts=3, contacts=contacts, seed=7)
+    blocks = list(demo_data.iter_copy_text(plan, "contacts"))
+    columns = demo_data.COLUMNS["contacts"]
+    rows = [
+        tuple(_unescape(f) for f in line.split("\t"))
+        for block in blocks
+        for line in block.splitlines()
+    ]
+    target = sql.Identifier("crm_raw", "contacts")
+    col_list = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+
+    with scratch_database() as db:
+
+        def via_copy() -> int:
+            with database.transaction(db) as conn:
+                conn.execute(sql.SQL("truncate {}").format(target))
+                with conn.cursor() as cur:
+                    stmt = sql.SQL("copy {} ({}) from stdin").format(target, col_list)
+                    with cur.copy(stmt) as copy:
+                        for block in blocks:
+                            copy.write(block)
+                return conn.execute(sql.SQL("select count(*) from {}").format(target)).fetchone()[0]
+
+        def via_insert() -> int:
+            placeholders = sql.SQL(", ").join(sql.Placeholder() * len(columns))
+            stmt = sql.SQL("insert into {} ({}) values ({})").format(target, col_list, placeholders)
+            with database.transaction(db) as conn:
+                conn.execute(sql.SQL("truncate {}").format(target))
+                with conn.cursor() as cur:
+                    cur.executemany(stmt, rows)
+                return conn.execute(sql.SQL("select count(*) from {}").format(target)).fetchone()[0]
+
+        baseline = measure("row INSERT (executemany)", via_insert)
+        candidate = measure("COPY", via_copy)
+    if baseline.rows != candidate.rows:
+        raise SystemExit(f"row counts differ: {baseline.rows} vs {candidate.rows}")
+    return Comparison(f"Loading {len(rows):,} raw contacts", baseline, candidate)
+
+
+def bench_segment_features(contacts: int) -> Comparison:
+    """The PRD's activity segments: one-pass feature models (what the compiler emits) against
+    the same segments hand-written as correlated subqueries (prd_reference)."""
+    as_of = dt.date(2026, 6, 30)
+    naive_sql = prd_reference.reference_sql(as_of)
+    dbt_vars = {"as_of": as_of.isoformat()}
+    with scratch_database() as db:
+        demo_data.load(accounts=3, contacts=contacts, seed=7, anchor=as_of)
+        pipeline.render_definitions()
+        # Materialise staging and everything the segments read, so both sides start equal.
+        run_dbt(["run", "--select", "+int_segment_membership"], dbt_vars)
+        compiled = run_dbt(["compile", "--select", "features segments"], dbt_vars)
+        code = {r.node.name: r.node.compiled_code for r in compiled.result.results}
+        feature_sql = [sql for name, sql in code.items() if name.startswith("int_contact_feat")]
+        segment_sql = {key: code[f"seg__all__{key}"] for key in naive_sql}
+
+        def count(conn: Any, query: str) -> int:
+            return conn.execute(f"select count(*) from ({query}) as q").fetchone()[0]
+
+        answers: dict[str, dict[str, int]] = {"naive": {}, "features": {}}
+
+        def naive() -> int:
+            with database.connect(db) as conn:
+                answers["naive"] = {k: count(conn, q) for k, q in naive_sql.items()}
+            return sum(answers["naive"].values())
+
+        def one_pass() -> int:
+            with database.connect(db) as conn:
+                with conn.transaction():
+                    # The feature models as the build creates them, then every segment on top.
+                    for i, query in enumerate(feature_sql):
+                        conn.execute(f"create temp table bench_feature_{i} as {query}")
+                answers["features"] = {k: count(conn, q) for k, q in segment_sql.items()}
+            return sum(answers["features"].values())
+
+        candidate = measure(f"one pass ({len(feature_sql)} feature scans)", one_pass, repeat=1)
+        baseline = measure("correlated subqueries", naive, repeat=1)
+    if answers["naive"] != answers["features"]:
+        raise SystemExit(f"the two ways disagree: {answers}")
+    return Comparison(
+        f"{len(naive_sql)} PRD activity segments over {contacts:,} demo contacts",
+        baseline,
+        candidate,
+        note="rows = memberships found (identical on both sides)",
+    )
+
+
+BENCHMARKS: dict[str, Callable[[argparse.Namespace], Comparison]] = {
+    "contact_load": lambda args: bench_contact_load(args.contacts),
+    "segment_features": lambda args: bench_segment_features(args.contacts),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m segmentation_dev.bench", description=__doc__)
+    parser.add_argument("--contacts", type=int, default=20000)
+    parser.add_argument("--only", choices=sorted(BENCHMARKS), action="append")
+    args = parser.parse_args(argv)
+    localpg.ensure_server()
+    for name in args.only or BENCHMARKS:
+        print("\n".join(BENCHMARKS[name](args).lines()), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
