@@ -16,7 +16,10 @@ Every test talks to the real test database; the slow one builds with dbt.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import json
+import logging
 import signal
 import subprocess
 import sys
@@ -37,10 +40,16 @@ from _publish import (
 )
 from psycopg import errors, sql
 
-from segmentation.errors import PublishError, SegmentationError
-from segmentation.steps import audit, pipeline
+from segmentation.errors import (
+    CandidateChangedError,
+    PublishError,
+    QuarantineError,
+    SegmentationError,
+)
+from segmentation.steps import audit, definitions, pipeline
 from segmentation.steps.history import record_history
 from segmentation.steps.publish import publish
+from segmentation.warehouse import control
 from segmentation_dev import demo_data
 
 D1, D2 = dt.date(2026, 11, 20), dt.date(2026, 11, 21)
@@ -566,3 +575,41 @@ def test_two_real_runs_never_interleave_and_a_manual_build_is_not_published(
     assert rerun.returncode == 0 or "quarantined" in out_rerun, out_rerun[-4000:]
     runs = [r[0] for r in db.execute("select run_id from segments_serving.publish_log")]
     assert runs == ["manual__first", "manual__rerun"]
+
+
+@pytest.mark.slow
+def test_a_run_validates_once_and_publish_refuses_a_plan_changed_after_the_audit(
+    db: psycopg.Connection, gx_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The definitions are compiled once per run into the plan file; audit records its hash
+    and publish refuses when the plan file is no longer the audited one."""
+    _free_lease(db)
+    demo_data.load(accounts=3, contacts=450, seed=11, anchor=RUN_AS_OF)
+    # Quarantined segments publish all the same; the demo data's bounds are not the point.
+    with (
+        caplog.at_level(logging.INFO, logger="segmentation.steps.definitions"),
+        contextlib.suppress(QuarantineError),
+    ):
+        pipeline.run(RUN_AS_OF, "manual__once", allow_rewind=True)
+    compiles = [r for r in caplog.records if r.getMessage().startswith("compiled ")]
+    assert len(compiles) == 1, [r.getMessage() for r in compiles]
+    plan = json.loads(definitions.plan_path().read_text())
+    assert plan["segments"] and not plan["errors"]
+    published = fingerprint(db)
+
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="segmentation.steps.definitions"):
+        pipeline.build(RUN_AS_OF, "manual__changed")
+        result = pipeline.audit(RUN_AS_OF, "manual__changed")
+    assert not [r for r in caplog.records if r.getMessage().startswith("compiled ")]
+    assert result.plan_hash == plan["plan_hash"]
+    # Another process recompiles changed definitions between the audit and the publish.
+    changed = {**plan, "plan_hash": "0" * 64, "segments": plan["segments"][1:]}
+    definitions.plan_path().write_text(json.dumps(changed))
+    try:
+        with pytest.raises(CandidateChangedError, match="compiled plan changed since the audit"):
+            pipeline.publish(RUN_AS_OF, "manual__changed", result, allow_rewind=True)
+        assert fingerprint(db) == published
+    finally:
+        control.release("manual__changed")
+        definitions.sync_generated()

@@ -34,11 +34,14 @@ from zoneinfo import ZoneInfo
 from psycopg import sql
 
 from segmentation import settings
+from segmentation.compiler.render import RenderResult
 from segmentation.errors import AuditError, CandidateChangedError, DatabaseError, QuarantineError
+from segmentation.language.project import DefinitionSet
 from segmentation.steps import definitions
 from segmentation.steps import history as history_step
 from segmentation.steps import publish as publish_step
-from segmentation.steps.audit import run_audit
+from segmentation.steps.audit import AuditResult, run_audit
+from segmentation.steps.publish import PublishResult
 from segmentation.warehouse import control, database
 from segmentation.warehouse.dbt_runner import run_dbt
 
@@ -97,7 +100,7 @@ def build(as_of: dt.date, run_id: str | None = None) -> Any:
         return run_dbt(["build", "--exclude", BUILD_EXCLUDE], dbt_vars(as_of))
 
 
-def audit(as_of: dt.date, run_id: str) -> Any:
+def audit(as_of: dt.date, run_id: str) -> AuditResult:
     """Run the GX audit of the candidate the run's plan built. Global failures raise
     AuditError (nothing may be published)."""
     with control.hold(as_of, run_id):
@@ -150,7 +153,9 @@ def expected_segments(plan: dict[str, Any]) -> set[tuple[str, str]]:
     return {key for key, on in enabled.items() if on}
 
 
-def publish(as_of: dt.date, run_id: str, audit_result: Any, *, allow_rewind: bool = False) -> Any:
+def publish(
+    as_of: dt.date, run_id: str, audit_result: AuditResult, *, allow_rewind: bool = False
+) -> PublishResult:
     """Publish the audited candidate; quarantined segments keep their last good version.
 
     Only exactly the candidate that `audit_result` checked is published (its audit_id), and
@@ -187,7 +192,7 @@ def record_history(as_of: dt.date, run_id: str) -> dict[str, Any]:
         return history_step.record_history(as_of, run_id)
 
 
-def finish(audit_result: Any, run_id: str | None = None) -> None:
+def finish(audit_result: AuditResult, run_id: str | None = None) -> None:
     """End the run: release its lease, then fail it when anything was quarantined (after the
     rest published and history ran)."""
     if run_id is not None:
@@ -291,14 +296,14 @@ def _ensure_generated() -> None:
         definitions.sync_generated()
 
 
-def validate_definitions(paths: list[str] | None = None, *, offline: bool = False) -> Any:
+def validate_definitions(paths: list[str] | None = None, *, offline: bool = False) -> DefinitionSet:
     """Validate segment_defs/ (or `paths`); raise DefinitionError listing every
     file:line:col error. Accounts are checked against the warehouse's accounts unless
     `offline` or the database can't be reached. Returns the validated DefinitionSet."""
     return definitions.validate(paths, offline=offline)
 
 
-def render_definitions(*, offline: bool = False) -> Any:
+def render_definitions(*, offline: bool = False) -> RenderResult:
     """Compile all definitions, then write the generated dbt models
     (models/segments/generated/), the registry macro and the plan file. Returns a
     RenderResult (`.models`: model name -> Segment, `.disabled`, `.files`). Writes no
