@@ -4,19 +4,12 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import os
 import sys
 
+from segmentation.cli.main import date_arg
 from segmentation.steps.setup import profiles_dir
 from segmentation_dev import localpg
-
-
-def _date(text: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a date like 2026-11-22") from exc
 
 
 def cmd_db_up(args: argparse.Namespace) -> int:
@@ -74,7 +67,7 @@ def register(groups: dict[str, argparse._SubParsersAction]) -> None:
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument(
         "--anchor-date",
-        type=_date,
+        type=date_arg,
         default=None,
         help="timestamps lie in the ~3 years before this date (default: today in Asia/Jakarta)",
     )

@@ -11,7 +11,7 @@ from segmentation.errors import DefinitionError, SegmentationError
 from segmentation.steps import definitions, pipeline, setup
 
 
-def _date(text: str) -> dt.date:
+def date_arg(text: str) -> dt.date:
     try:
         return dt.date.fromisoformat(text)
     except ValueError as exc:
@@ -103,7 +103,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run the pipeline once")
     run.add_argument(
-        "--as-of", type=_date, default=None, help="as-of date (default: today in SEGMENTS_TIMEZONE)"
+        "--as-of",
+        type=date_arg,
+        default=None,
+        help="as-of date (default: today in SEGMENTS_TIMEZONE)",
     )
     run.add_argument("--run-id", default=None, help="run id (default: manual__<timestamp>)")
     run.add_argument(
@@ -209,7 +212,7 @@ def add_definition_commands(sub: argparse._SubParsersAction) -> None:
     compile_.set_defaults(func=cmd_compile)
     explain = sub.add_parser("explain", help="print the SQL of a segment: <account>/<key>")
     explain.add_argument("segment", help="e.g. acme/loyal_customers")
-    explain.add_argument("--as-of", type=_date, default=None, help="as-of date to compile for")
+    explain.add_argument("--as-of", type=date_arg, default=None, help="as-of date to compile for")
     explain.add_argument("--offline", action="store_true", help="skip the account check")
     explain.set_defaults(func=cmd_explain)
 
