@@ -34,6 +34,8 @@ class CompiledPlan:
     accounts: dict[str, str | None] | None
     inputs_hash: str
     errors: list[Issue] = field(default_factory=list)
+    # in_segment resolution, gating, groups and features (None when a file failed alone)
+    activity: ActivityPlan | None = None
 
     @property
     def ok(self) -> bool:
@@ -42,10 +44,6 @@ class CompiledPlan:
     @property
     def segments(self) -> list[Segment]:
         return self.definitions.segments
-
-    @property
-    def activity(self) -> ActivityPlan | None:
-        return self.definitions.activity
 
     def warnings(self) -> list[str]:
         return self.activity.warnings() if self.activity else []
@@ -148,12 +146,14 @@ def compile_plan(
         mine = {(s.account, s.key) for s in result.segments}
         plan.segments = [s for s in plan.segments if (s.account, s.key) in mine]
         result.segments = sorted(plan.segments, key=lambda s: (s.account, s.key))
-        result.activity = plan
+    else:
+        plan = None
     return CompiledPlan(
         definitions=result,
         accounts=None if accounts is None else dict(accounts),
         inputs_hash=inputs_hash(layout),
         errors=result.errors,
+        activity=plan,
     )
 
 

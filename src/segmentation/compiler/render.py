@@ -235,13 +235,17 @@ def clear_generated(project: Path | None = None) -> None:
                 path.unlink()
 
 
-def render(definitions: DefinitionSet, project: Path | None = None) -> RenderResult:
+def render(
+    definitions: DefinitionSet,
+    project: Path | None = None,
+    activity: activity_compile.ActivityPlan | None = None,
+) -> RenderResult:
     """Write the generated files for a set WITHOUT errors (callers validate first)."""
     if definitions.issues:
         raise ValueError("render() needs a definition set without errors")
     # in_segment references, features and groups (api.validate checked them; a set loaded
     # without it is cross-checked here, without groups or package gating)
-    plan = definitions.activity or activity_compile.plan(definitions.segments, None, None)
+    plan = activity or activity_compile.plan(definitions.segments, None, None)
     if plan.issues:
         raise ValueError(f"render() needs a definition set without errors: {plan.issues.sorted()}")
     segments = sorted(plan.segments, key=lambda s: (s.account, s.key))

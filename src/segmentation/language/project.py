@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from segmentation.language.grammar import parse_text
 from segmentation.language.issues import Issue, Issues, Loc
@@ -66,7 +65,6 @@ def discover(
 class DefinitionSet:
     segments: list[Segment] = field(default_factory=list)
     issues: Issues = field(default_factory=Issues)
-    activity: Any = None  # activity_compile.ActivityPlan once cross-checked
 
     @property
     def errors(self) -> list[Issue]:

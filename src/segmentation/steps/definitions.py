@@ -68,7 +68,7 @@ def compile_definitions(offline: bool = False) -> RenderResult:
     write_plan(plan)
     if not plan.ok:
         raise DefinitionError(plan.errors)
-    return render(plan.definitions)
+    return render(plan.definitions, activity=plan.activity)
 
 
 def sync_generated(offline: bool = False) -> RenderResult | None:
