@@ -19,8 +19,25 @@ from segmentation.definitions.issues import Issues
 from segmentation.definitions.model import Segment
 from segmentation.definitions.references import NodeId, label, node_id
 
-ENTITLED_PACKAGES = ("ultimate", "360")
-PACKAGES = ("plus", *ENTITLED_PACKAGES)
+# The one table of Broadcast packages and the features each includes. Everything else is
+# derived from it: the validation below, the package list render passes to dbt for each gated
+# template (int_segment_scopes builds a template only for accounts on one of them), the
+# staging picklist, and the demo and reference data.
+PACKAGE_FEATURES: dict[str, frozenset[str]] = {
+    "plus": frozenset(),
+    "ultimate": frozenset({"activity"}),
+    "360": frozenset({"activity"}),
+}
+PACKAGES = tuple(PACKAGE_FEATURES)
+ACTIVITY = "activity"
+
+
+def packages_with(feature: str) -> tuple[str, ...]:
+    """The packages that include `feature`, in table order."""
+    return tuple(p for p, features in PACKAGE_FEATURES.items() if feature in features)
+
+
+ENTITLED_PACKAGES = packages_with(ACTIVITY)
 
 
 @dataclass
@@ -77,9 +94,7 @@ def check(
         if seg.is_template:
             overridden = {s.account for s in segments if s.key == seg.key and not s.is_template}
             result.skipped[seg.key] = sorted(
-                a
-                for a, p in packages.items()
-                if (p or "plus") not in ENTITLED_PACKAGES and a not in overridden
+                a for a, p in packages.items() if p not in ENTITLED_PACKAGES and a not in overridden
             )
             continue
         package = packages.get(seg.account)
