@@ -23,6 +23,7 @@ BUILD_SELECT = [
     "int_segment_as_of",
     "int_segment_contacts",
     "int_segment_primary_companies",
+    "int_segment_scopes",  # which accounts each template applies to
     "features",  # per-contact activity features (has:) that segment models join
     "tag:segment",
     "int_segment_membership",
