@@ -87,7 +87,7 @@ def audit(as_of: dt.date, run_id: str) -> Any:
     from segmentation.audit import run_audit
 
     with control.hold(as_of, run_id):
-        result = run_audit(as_of, run_id, expected_segments=expected_segments())
+        result = run_audit(as_of, run_id)
         # Raised inside the hold: a blocked publish ends the run, so its lease is released.
         if result.global_failures:
             raise AuditError(
@@ -95,36 +95,6 @@ def audit(as_of: dt.date, run_id: str) -> Any:
                 f"{result.summary()}"
             )
     return result
-
-
-def expected_segments() -> set[tuple[str, str]]:
-    """(account_id, segment_key) of every enabled segment the definitions declare.
-
-    Templates (segment_defs/_all/) apply to every staged account whose package allows them
-    (a template with activity conditions skips 'plus' accounts); an account's own file with
-    the same key overrides the template (also when it disables it).
-    """
-    from segmentation import database
-
-    definitions = validate_definitions()
-    with database.connect() as conn:
-        packages = dict(
-            conn.execute(
-                f"select account_id, package from {config.SCHEMA_STAGING}.stg_crm__accounts"
-            ).fetchall()
-        )
-    plan = definitions.activity
-    enabled: dict[tuple[str, str], bool] = {}
-    for segment in definitions.segments:
-        if segment.is_template:
-            allowed = plan.payload(segment)["packages"] if plan else None
-            for account, package in packages.items():
-                if allowed is None or package in allowed:
-                    enabled.setdefault((account, segment.key), segment.enabled)
-    for segment in definitions.segments:
-        if not segment.is_template:
-            enabled[(segment.account, segment.key)] = segment.enabled
-    return {key for key, on in enabled.items() if on}
 
 
 def publish(as_of: dt.date, run_id: str, audit_result: Any, *, allow_rewind: bool = False) -> Any:
