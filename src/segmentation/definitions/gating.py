@@ -1,12 +1,14 @@
 """Package gating: which accounts may use activity (`has:`) conditions.
 
-`crm_raw.accounts.package` decides: 'plus' accounts get basic attributes only, 'ultimate' and
-'360' get everything. A segment needs activity when it uses `has:` itself or refers (through
-`in_segment`, transitively) to one that does.
+`crm_raw.accounts.package` decides, through PACKAGE_FEATURES: 'plus' accounts get basic
+attributes only, 'ultimate' and '360' get everything. A segment needs activity when it uses
+`has:` itself or refers (through `in_segment`, transitively) to one that does.
 
 - an account-scoped definition that needs activity, for an account not entitled: an error;
 - a template that needs activity is built only for entitled accounts; the others are
-  reported as skipped (a warning, and `template_packages()` restricts the SQL).
+  reported as skipped (a warning). `template_packages()` is the list render writes into the
+  segment registry, from which the dbt model int_segment_scopes (the one place templates
+  are expanded per account) builds the template only for accounts on those packages.
 """
 
 from __future__ import annotations
