@@ -1,9 +1,10 @@
 """Small candidate relations with the shape dbt builds, for auditing without a dbt build.
 
 The tables mirror the shared interface (segments_audit.int_segment_membership,
-int_segment_catalogue, int_group_assignments, int_group_catalogue) and the staging contract
-(segments_staging.stg_crm__contacts, the columns the audit reads). `drop_candidates` removes
-them again so a later dbt build in the same test database finds the names free.
+int_segment_catalogue, int_segment_scopes, int_group_assignments, int_group_catalogue) and
+the staging contract (segments_staging.stg_crm__contacts, the columns the audit reads).
+`drop_candidates` removes them again so a later dbt build in the same test database finds
+the names free.
 """
 
 from __future__ import annotations
@@ -42,6 +43,11 @@ create table segments_audit.int_segment_catalogue (
     expect_max_change_pct numeric,
     source_file text
 );
+create table segments_audit.int_segment_scopes (
+    account_id text,
+    segment_key text,
+    enabled boolean
+);
 """
 
 GROUPS = """
@@ -58,6 +64,7 @@ drop table if exists segments_staging.stg_crm__contacts cascade;
 drop view if exists segments_staging.stg_crm__contacts cascade;
 drop table if exists segments_audit.int_segment_membership cascade;
 drop table if exists segments_audit.int_segment_catalogue cascade;
+drop table if exists segments_audit.int_segment_scopes cascade;
 drop table if exists segments_audit.int_group_assignments cascade;
 drop table if exists segments_audit.int_group_catalogue cascade;
 -- A dbt build leaves it; the audit would check its as-of date against the fixtures.
@@ -116,8 +123,20 @@ def add_segment(
             max_change_pct,
         ),
     )
+    add_scope(conn, account, segment, enabled=enabled)
     with conn.cursor() as cur:
         cur.executemany(
             "insert into segments_audit.int_segment_membership values (%s, %s, %s)",
             [(account, segment, contact) for contact in members],
         )
+
+
+def add_scope(
+    conn: psycopg.Connection, account: str, segment: str, *, enabled: bool = True
+) -> None:
+    """A segment the definitions declare for `account` (int_segment_scopes: the audit's
+    expected set), without a catalogue row or members of its own."""
+    conn.execute(
+        "insert into segments_audit.int_segment_scopes values (%s, %s, %s)",
+        (account, segment, enabled),
+    )

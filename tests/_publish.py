@@ -36,6 +36,8 @@ CATALOGUE_DDL = """
     source_file text
 """
 MEMBERSHIP_DDL = "account_id text, segment_key text, contact_id text"
+# The columns of int_segment_scopes the audit reads (its expected set).
+SCOPES_DDL = "account_id text, segment_key text, enabled boolean"
 GROUPS_DDL = "account_id text, group_key text, contact_id text, segment_key text"
 CONTACTS_DDL = """
     contact_id text, account_id text, full_name text, email text, phone text,
@@ -69,6 +71,7 @@ def reset_publish_state(conn: psycopg.Connection) -> None:
         conn.execute(sql.SQL("truncate {}").format(sql.Identifier("segments_history", table)))
     replace_table(conn, "segments_audit", "int_segment_catalogue", CATALOGUE_DDL)
     replace_table(conn, "segments_audit", "int_segment_membership", MEMBERSHIP_DDL)
+    replace_table(conn, "segments_audit", "int_segment_scopes", SCOPES_DDL)
     conn.execute("drop table if exists segments_audit.int_group_assignments")
     replace_table(conn, "segments_staging", "stg_crm__contacts", CONTACTS_DDL)
 
@@ -80,6 +83,7 @@ def drop_fixtures(conn: psycopg.Connection) -> None:
     for name in (
         "segments_audit.int_segment_catalogue",
         "segments_audit.int_segment_membership",
+        "segments_audit.int_segment_scopes",
         "segments_audit.int_group_assignments",
         "segments_staging.stg_crm__contacts",
     ):
@@ -103,10 +107,13 @@ def set_catalogue(
     disabled: Iterable[tuple[str, str]] = (),
     hash_suffix: str = "v1",
 ) -> None:
-    """Candidate catalogue: one enabled row per (account, segment), plus disabled ones."""
+    """Candidate catalogue: one enabled row per (account, segment), plus disabled ones; the
+    same rows as the definitions' scopes (int_segment_scopes, the audit's expected set)."""
     conn.execute("truncate segments_audit.int_segment_catalogue")
+    conn.execute("truncate segments_audit.int_segment_scopes")
     rows = [(a, s, True) for a, s in segments] + [(a, s, False) for a, s in disabled]
     with conn.cursor() as cur:
+        cur.executemany("insert into segments_audit.int_segment_scopes values (%s, %s, %s)", rows)
         cur.executemany(
             "insert into segments_audit.int_segment_catalogue values "
             "(%s, %s, %s, %s, 'crm-team', 'account', %s, %s, %s, 1, 100000, 50, %s)",

@@ -22,6 +22,7 @@ BUILD_SELECT = [
     "staging",
     "int_segment_as_of",
     "int_segment_primary_companies",
+    "int_segment_scopes",  # which accounts each template applies to
     "features",  # per-contact activity features (has:) that segment models join
     "tag:segment",
     "int_segment_membership",

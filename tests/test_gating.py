@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from _activity import PACKAGES, messages, plan, write
+import yaml
+from _activity import PACKAGES, REPO, messages, plan, write
+
+from segmentation.language import gating
 
 # --- gating ---
 
@@ -52,3 +55,14 @@ def test_template_with_has_skips_plus_accounts_and_reports_them(tmp_path: Path) 
         "packages": ["ultimate", "360"],
     }
     assert p.payload(by_key["reachable"]) == {"activity_objects": [], "packages": None}
+
+
+def test_the_package_table_is_the_staging_picklist() -> None:
+    """gating.PACKAGE_FEATURES is the one list of packages: the staging contract accepts
+    exactly those (the test on stg_crm__accounts.package cannot import Python)."""
+    models = yaml.safe_load((REPO / "models/staging/crm/_crm__models.yml").read_text())
+    accounts = next(m for m in models["models"] if m["name"] == "stg_crm__accounts")
+    package = next(c for c in accounts["columns"] if c["name"] == "package")
+    accepted = package["data_tests"][0]["accepted_values"]["arguments"]["values"]
+    assert accepted == list(gating.PACKAGES)
+    assert gating.ENTITLED_PACKAGES == ("ultimate", "360")

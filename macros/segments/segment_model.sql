@@ -1,6 +1,7 @@
 {#- The body of one generated segment model (models/segments/generated/seg__*.sql):
     one row per member contact, for one account or, for a template, for every account
-    except those that define a segment with the same key themselves.
+    int_segment_scopes lists for it (not those that define the key themselves, nor those
+    whose package lacks what it needs).
 
     Contacts created after the as-of date are never members, so a backfill for an old
     as-of date only sees contacts that existed then. Inputs are the staged contacts (a
@@ -18,8 +19,14 @@ contacts as (
     select * from {{ ref('stg_crm__contacts') }}
     {%- if not template %}
     where account_id = {{ segment_literal(definition.account, 'string') }}
-    {%- elif definition.overridden_by | default([]) | length > 0 %}
-    where account_id not in ({{ segment_literal_list(definition.overridden_by, 'string') }})
+    {%- else %}
+    {#- the accounts the template applies to (package gating, overrides): int_segment_scopes #}
+    where account_id in (
+        select scopes.account_id from {{ ref('int_segment_scopes') }} as scopes
+        where
+            scopes.is_template
+            and scopes.segment_key = {{ segment_literal(definition.key, 'string') }}
+    )
     {%- endif %}
 ),
 {%- if 'company' in entities %}
@@ -47,13 +54,6 @@ final as (
     {{- feature_joins(definition.activity_objects | default([])) }}
     where
         (c.created_at is null or cast((c.created_at at time zone a.timezone) as date) <= a.as_of_date)
-        {%- if definition.packages | default(none) %}
-        {#- a template with has: is built only for accounts whose package includes activity #}
-        and c.account_id in (
-            select accounts.account_id from {{ ref('stg_crm__accounts') }} as accounts
-            where accounts.package in ({{ segment_literal_list(definition.packages, 'string') }})
-        )
-        {%- endif %}
         and {{ segment_node_sql(definition.condition) }}
 )
 

@@ -1,9 +1,9 @@
-{#- The rendered segment definitions, as data for int_segment_membership and
-    int_segment_catalogue. `segments compile` writes
+{#- The rendered segment definitions, as data for int_segment_scopes, int_segment_membership
+    and int_segment_catalogue. `segments compile` writes
     macros/segments/generated/segment_registry.sql defining `postgres__segment_registry`,
     which adapter.dispatch prefers over this empty default (so the project still parses
     before anything is compiled). Shape:
-      {"segments": [ {key, account, model, enabled, definition_hash, name, ...} ]} -#}
+      {"segments": [ {key, account, model, enabled, definition_hash, name, packages, ...} ]} -#}
 {% macro segment_registry() -%}
     {{ return(adapter.dispatch('segment_registry', 'segmentation')()) }}
 {%- endmacro %}
@@ -42,22 +42,16 @@ union all
     {%- endif -%}
 {%- endmacro %}
 
-{#- One row per (account, definition): account-scoped definitions as they are, templates
-    once per account in stg_crm__accounts that does not override them. -#}
-{% macro segment_catalogue_sql(registry) -%}
+{#- One row per definition in the registry, as written (templates once, scope '*'). The
+    columns int_segment_scopes and int_segment_catalogue read; `packages` is the list render
+    derived from gating.PACKAGE_FEATURES for a template with has: (NULL: every package). -#}
+{% macro segment_definitions_sql(registry) -%}
     {%- set columns = [
         ('segment_key', 'string', 'key'), ('model_name', 'string', 'model'),
         ('name', 'string', 'name'), ('description', 'string', 'description'),
         ('owner', 'string', 'owner'), ('visibility', 'string', 'visibility'),
         ('definition_hash', 'string', 'definition_hash'), ('source_file', 'string', 'source_file'),
     ] -%}
-with
-
-accounts as (
-    select account_id, package from {{ ref('stg_crm__accounts') }}
-),
-
-definitions as (
     {%- for segment in registry.segments %}
     select
         {{ segment_literal(segment.account, 'string') }} as scope,
@@ -79,12 +73,6 @@ definitions as (
         {{ segment_literal(value | string, 'number') }} as expect_{{ name }},
             {%- endif %}
         {%- endfor %}
-        {%- if segment.overridden_by | default([]) | length > 0 %}
-        cast(array[{{ segment_literal_list(segment.overridden_by, 'string') }}] as text []) as overridden_by,
-        {%- else %}
-        cast(array[] as text []) as overridden_by,
-        {%- endif %}
-        {#- a template with has: exists only for accounts whose package includes activity #}
         {%- if segment.packages | default(none) %}
         cast(array[{{ segment_literal_list(segment.packages, 'string') }}] as text []) as packages
         {%- else %}
@@ -105,36 +93,109 @@ definitions as (
         cast(null as numeric) as expect_min_members,
         cast(null as numeric) as expect_max_members,
         cast(null as numeric) as expect_max_change_pct,
-        cast(null as text []) as overridden_by,
         cast(null as text []) as packages
     where false
     {%- endfor %}
+{%- endmacro %}
+
+{#- THE template expansion (int_segment_scopes): one row per (account, segment key) the
+    definitions declare. An account-scoped definition is its own scope. A template applies to
+    every account in stg_crm__accounts whose package is in its `packages` (when it has any)
+    and that has no definition of its own with the same key: an account's own file
+    overrides the template, also when it is disabled. -#}
+{% macro segment_scopes_sql(registry) -%}
+with
+
+accounts as (
+    select account_id, package from {{ ref('stg_crm__accounts') }}
+),
+
+definitions as (
+    {{- segment_definitions_sql(registry) }}
+),
+
+own as (
+    select
+        scope as account_id,
+        segment_key,
+        model_name,
+        'account' as source,
+        is_template,
+        enabled,
+        definition_hash,
+        source_file
+    from definitions
+    where not is_template
+),
+
+templated as (
+    select
+        accounts.account_id,
+        definitions.segment_key,
+        definitions.model_name,
+        'template' as source,
+        definitions.is_template,
+        definitions.enabled,
+        definitions.definition_hash,
+        definitions.source_file
+    from definitions
+    inner join accounts
+        on definitions.packages is null or accounts.package = any(definitions.packages)
+    where
+        definitions.is_template
+        and not exists (
+            select 1
+            from own
+            where
+                own.account_id = accounts.account_id
+                and own.segment_key = definitions.segment_key
+        )
+),
+
+final as (
+    select * from own
+    union all
+    select * from templated
+)
+
+select * from final
+{%- endmacro %}
+
+{#- One row per (account, definition) in int_segment_scopes, with the definition's
+    catalogue columns (name, owner, bounds, ...). -#}
+{% macro segment_catalogue_sql(registry) -%}
+with
+
+scopes as (
+    select * from {{ ref('int_segment_scopes') }}
+),
+
+definitions as (
+    {{- segment_definitions_sql(registry) }}
 ),
 
 final as (
     select
-        coalesce(accounts.account_id, definitions.scope) as account_id,
-        definitions.segment_key,
-        definitions.model_name,
-        definitions.is_template,
+        scopes.account_id,
+        scopes.segment_key,
+        scopes.model_name,
+        scopes.is_template,
         definitions.name,
         definitions.description,
         definitions.owner,
         definitions.visibility,
         definitions.tags,
-        definitions.enabled,
-        definitions.definition_hash,
+        scopes.enabled,
+        scopes.definition_hash,
         cast(definitions.expect_min_members as integer) as expect_min_members,
         cast(definitions.expect_max_members as integer) as expect_max_members,
         definitions.expect_max_change_pct,
-        definitions.source_file
-    from definitions
-    left join accounts
+        scopes.source_file
+    from scopes
+    inner join definitions
         on
-            definitions.is_template
-            and not accounts.account_id = any(definitions.overridden_by)
-            and (definitions.packages is null or accounts.package = any(definitions.packages))
-    where not definitions.is_template or accounts.account_id is not null
+            scopes.model_name = definitions.model_name
+            and scopes.is_template = definitions.is_template
 )
 
 select * from final

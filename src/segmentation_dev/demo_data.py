@@ -31,6 +31,7 @@ from psycopg import sql
 
 from segmentation import settings
 from segmentation.errors import DemoDataError
+from segmentation.language.gating import ENTITLED_PACKAGES, PACKAGES
 from segmentation.warehouse import bootstrap, database
 
 # Contacts per generation chunk. Part of the data's identity: changing it changes the data.
@@ -116,7 +117,6 @@ ACCOUNT_SLUGS = (
     ("cyberdyne", "Cyberdyne Logistik"),
     ("vandelay", "Vandelay Impor"),
 )
-PACKAGES = ("plus", "ultimate", "360")
 
 FIRST_NAMES_M = (
     "Budi", "Agus", "Andi", "Dimas", "Rizky", "Fajar", "Hendra", "Yusuf", "Wayan", "Made",
@@ -299,7 +299,7 @@ def _account_identity(index: int) -> tuple[str, str]:
 
 def _packages(count: int) -> list[str]:
     # A lone account gets ultimate, so the non-plus example campaign still exists.
-    return ["ultimate"] if count == 1 else [PACKAGES[i % 3] for i in range(count)]
+    return [ENTITLED_PACKAGES[0]] if count == 1 else [PACKAGES[i % 3] for i in range(count)]
 
 
 def _timezones(count: int) -> list[str]:

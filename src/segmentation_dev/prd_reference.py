@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-ENTITLED = ("ultimate", "360")
+from segmentation.language.gating import ENTITLED_PACKAGES as ENTITLED
 
 
 def reference_conditions(as_of: dt.date) -> dict[str, str]:

@@ -3,7 +3,8 @@
 For every enabled segment: models/segments/generated/seg__<account>__<key>.sql (templates:
 seg__all__<key>.sql), a thin model that calls the `segment_model` macro with the
 normalised tree. Plus macros/segments/generated/segment_registry.sql, the list of all
-definitions that int_segment_membership and int_segment_catalogue read.
+definitions that int_segment_scopes (templates per account), int_segment_membership and
+int_segment_catalogue read.
 
 Values reach the files only inside Jinja string literals made by `jinja_string`, whose JSON
 escapes every character that could end the string or open a Jinja tag, so no YAML value
@@ -70,25 +71,14 @@ class RenderResult:
     files: list[Path] = field(default_factory=list)
 
 
-def overrides(segments: list[Segment]) -> dict[str, list[str]]:
-    """Template key -> accounts that define the same key themselves (and so opt out)."""
-    out: dict[str, list[str]] = {}
-    for seg in segments:
-        if not seg.is_template:
-            out.setdefault(seg.key, []).append(seg.account)
-    return {k: sorted(v) for k, v in out.items()}
-
-
-def model_payload(
-    seg: Segment, overridden_by: list[str], extra: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    """`extra`: activity_compile.ActivityPlan.payload(seg) (feature joins, package gating)."""
+def model_payload(seg: Segment, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """`extra`: activity_compile.ActivityPlan.payload(seg) (feature joins). The accounts a
+    template model covers come from int_segment_scopes, not from the payload."""
     return {
         "key": seg.key,
         "account": seg.account,
         "definition_hash": seg.definition_hash,
         "entities": entities_used(seg.condition),
-        "overridden_by": overridden_by if seg.is_template else [],
         "condition": seg.condition.to_json(),
         **(extra or {}),
     }
@@ -97,8 +87,8 @@ def model_payload(
 def registry_payload(
     segments: list[Segment], packages: Callable[[Segment], list[str] | None] | None = None
 ) -> dict[str, Any]:
-    """`packages(seg)`: the packages a template is built for (None: every account)."""
-    over = overrides(segments)
+    """`packages(seg)`: the packages a template is built for (None: every account), from
+    gating.PACKAGE_FEATURES. int_segment_scopes expands the templates per account."""
     rows = []
     for seg in segments:
         expect = {k: (None if v is None else _decimal(v)) for k, v in seg.expect.to_json().items()}
@@ -116,21 +106,20 @@ def registry_payload(
                 "expect": expect,
                 "definition_hash": seg.definition_hash,
                 "source_file": seg.source_file,
-                "overridden_by": over.get(seg.key, []) if seg.is_template else [],
                 "packages": packages(seg) if packages else None,
             }
         )
     return {"segments": rows}
 
 
-def model_sql(seg: Segment, overridden_by: list[str], extra: dict[str, Any] | None = None) -> str:
+def model_sql(seg: Segment, extra: dict[str, Any] | None = None) -> str:
     account_tag = "account:*" if seg.is_template else f"account:{seg.account}"
     tags = ["segment", f"segment:{seg.key}", account_tag]
     if seg.is_template:
         tags.append("segment_template")
     tag_list = ", ".join(_jinja_text(t) for t in tags)
     source = seg.source_file if _plain(seg.source_file) else "a segment definition"
-    payload = model_payload(seg, overridden_by, extra)
+    payload = model_payload(seg, extra)
     return (
         HEADER.format(source=source)
         + f"{{{{ config(tags=[{tag_list}]) }}}}\n"
@@ -256,14 +245,12 @@ def render(
     models_dir.mkdir(parents=True, exist_ok=True)
     macros_dir.mkdir(parents=True, exist_ok=True)
     result = RenderResult()
-    over = overrides(segments)
     for seg in segments:
         if not seg.enabled:
             result.disabled.append(seg)
             continue
         path = models_dir / f"{seg.model_name}.sql"
-        overridden_by = over.get(seg.key, []) if seg.is_template else []
-        path.write_text(model_sql(seg, overridden_by, plan.payload(seg)))
+        path.write_text(model_sql(seg, plan.payload(seg)))
         result.models[seg.model_name] = seg
         result.files.append(path)
     yml = models_dir / MODELS_YML

@@ -1,12 +1,14 @@
 """Package gating: which accounts may use activity (`has:`) conditions.
 
-`crm_raw.accounts.package` decides: 'plus' accounts get basic attributes only, 'ultimate' and
-'360' get everything. A segment needs activity when it uses `has:` itself or refers (through
-`in_segment`, transitively) to one that does.
+`crm_raw.accounts.package` decides, through PACKAGE_FEATURES: 'plus' accounts get basic
+attributes only, 'ultimate' and '360' get everything. A segment needs activity when it uses
+`has:` itself or refers (through `in_segment`, transitively) to one that does.
 
 - an account-scoped definition that needs activity, for an account not entitled: an error;
 - a template that needs activity is built only for entitled accounts; the others are
-  reported as skipped (a warning, and `template_packages()` restricts the SQL).
+  reported as skipped (a warning). `template_packages()` is the list render writes into the
+  segment registry, from which the dbt model int_segment_scopes (the one place templates
+  are expanded per account) builds the template only for accounts on those packages.
 """
 
 from __future__ import annotations
@@ -19,8 +21,25 @@ from segmentation.language.issues import Issues
 from segmentation.language.model import Segment
 from segmentation.language.references import NodeId, label, node_id
 
-ENTITLED_PACKAGES = ("ultimate", "360")
-PACKAGES = ("plus", *ENTITLED_PACKAGES)
+# The one table of Broadcast packages and the features each includes. Everything else is
+# derived from it: the validation below, the package list render passes to dbt for each gated
+# template (int_segment_scopes builds a template only for accounts on one of them), the
+# staging picklist, and the demo and reference data.
+PACKAGE_FEATURES: dict[str, frozenset[str]] = {
+    "plus": frozenset(),
+    "ultimate": frozenset({"activity"}),
+    "360": frozenset({"activity"}),
+}
+PACKAGES = tuple(PACKAGE_FEATURES)
+ACTIVITY = "activity"
+
+
+def packages_with(feature: str) -> tuple[str, ...]:
+    """The packages that include `feature`, in table order."""
+    return tuple(p for p, features in PACKAGE_FEATURES.items() if feature in features)
+
+
+ENTITLED_PACKAGES = packages_with(ACTIVITY)
 
 
 @dataclass
@@ -77,9 +96,7 @@ def check(
         if seg.is_template:
             overridden = {s.account for s in segments if s.key == seg.key and not s.is_template}
             result.skipped[seg.key] = sorted(
-                a
-                for a, p in packages.items()
-                if (p or "plus") not in ENTITLED_PACKAGES and a not in overridden
+                a for a, p in packages.items() if p not in ENTITLED_PACKAGES and a not in overridden
             )
             continue
         package = packages.get(seg.account)

@@ -14,8 +14,8 @@ candidate, so every GX asset exists even when optional relations (exclusive grou
 - audit_candidate_recipients: the (segment, contact, channel, address) rows Broadcast would
   receive, derived from membership and staged contacts by the publish rule: consent true
   for the channel and an address present. The audit then checks consent and address format;
-- audit_expected_segments: the enabled segments the definitions declare, when the caller
-  knows them, so a missing catalogue row is caught.
+- audit_expected_segments: the enabled segments the definitions declare (int_segment_scopes,
+  sql/expected_segments.sql), so a missing catalogue row is caught.
 
 Failures of suite `segment_bounds` quarantine single segments; any other failure is global
 and blocks the publish.
@@ -32,12 +32,13 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import shutil
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from segmentation import settings
 from segmentation.errors import AuditError
@@ -124,7 +125,7 @@ def copy_gx_project(target: Path) -> Path:
 _AUDIT = settings.SCHEMA_AUDIT
 _STAGING = settings.SCHEMA_STAGING
 
-_REQUIRED = ("int_segment_membership", "int_segment_catalogue")
+_REQUIRED = ("int_segment_membership", "int_segment_catalogue", "int_segment_scopes")
 
 # What the audit fingerprints: the live candidate relations publish reads (and the as-of).
 _CANDIDATE = {
@@ -200,20 +201,12 @@ cross join lateral (
 where ch.consent and nullif(ch.address, '') is not null;
 """
 
-_EXPECTED = f"""
-drop table if exists {_AUDIT}.audit_expected_segments;
-create table {_AUDIT}.audit_expected_segments (account_id text, segment_key text);
-"""
-
 
 def _relation_exists(conn: psycopg.Connection, schema: str, name: str) -> bool:
     return conn.execute("select to_regclass(%s) is not null", (f"{schema}.{name}",)).fetchone()[0]
 
 
-def prepare_relations(
-    last_counts: Mapping[tuple[str, str], int],
-    expected_segments: Iterable[tuple[str, str]] = (),
-) -> control.Fingerprint:
+def prepare_relations(last_counts: Mapping[tuple[str, str], int]) -> control.Fingerprint:
     """(Re)build the audit_* tables from the candidate in one transaction; return the
     candidate's fingerprint, taken first in that transaction (it then holds the relations'
     locks, so dbt cannot swap them before the derived tables are written)."""
@@ -240,12 +233,9 @@ def prepare_relations(
         )
         conn.execute(_GROUPS if groups else _NO_GROUPS)
         conn.execute(_RECIPIENTS)
-        conn.execute(_EXPECTED)
-        with conn.cursor() as cur:
-            cur.executemany(
-                f"insert into {_AUDIT}.audit_expected_segments values (%s, %s)",
-                sorted(set(expected_segments)),
-            )
+        conn.execute(
+            sql.SQL(database.read_sql("expected_segments.sql")).format(audit=sql.Identifier(_AUDIT))
+        )
     return prints
 
 
@@ -261,7 +251,6 @@ def run_audit(
     run_id: str,
     *,
     last_counts: Mapping[tuple[str, str], int] | None = None,
-    expected_segments: Iterable[tuple[str, str]] = (),
 ) -> AuditResult:
     """Audit the candidate for `as_of`. Never raises for data problems: they are in the result.
 
@@ -269,7 +258,7 @@ def run_audit(
     """
     counts = _last_published_counts() if last_counts is None else last_counts
     try:
-        prints = prepare_relations(counts, expected_segments)
+        prints = prepare_relations(counts)
     except AuditError as exc:
         return AuditResult(global_failures=[str(exc)])
 

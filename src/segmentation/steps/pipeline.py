@@ -105,7 +105,7 @@ def audit(as_of: dt.date, run_id: str) -> AuditResult:
     AuditError (nothing may be published)."""
     with control.hold(as_of, run_id):
         plan = _built_plan(as_of)
-        result = run_audit(as_of, run_id, expected_segments=expected_segments(plan))
+        result = run_audit(as_of, run_id)
         result.plan_hash = plan["plan_hash"]
         # Raised inside the hold: a blocked publish ends the run, so its lease is released.
         if result.global_failures:
@@ -125,32 +125,6 @@ def _built_plan(as_of: dt.date) -> dict[str, Any]:
             "(`segments run`, or the DAG's build task). Serving is unchanged."
         )
     return plan
-
-
-def expected_segments(plan: dict[str, Any]) -> set[tuple[str, str]]:
-    """(account_id, segment_key) of every enabled segment the definitions declare.
-
-    Templates (segment_defs/_all/) apply to every staged account whose package allows them
-    (a template with activity conditions skips 'plus' accounts); an account's own file with
-    the same key overrides the template (also when it disables it).
-    """
-    with database.connect() as conn:
-        packages = dict(
-            conn.execute(
-                f"select account_id, package from {settings.SCHEMA_STAGING}.stg_crm__accounts"
-            ).fetchall()
-        )
-    enabled: dict[tuple[str, str], bool] = {}
-    for segment in plan["segments"]:
-        if segment["template"]:
-            allowed = segment["packages"]
-            for account, package in packages.items():
-                if allowed is None or package in allowed:
-                    enabled.setdefault((account, segment["key"]), segment["enabled"])
-    for segment in plan["segments"]:
-        if not segment["template"]:
-            enabled[(segment["account"], segment["key"])] = segment["enabled"]
-    return {key for key, on in enabled.items() if on}
 
 
 def publish(
