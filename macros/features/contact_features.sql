@@ -3,14 +3,16 @@
 
     meta: {object, model, time_field, via_link, features: [{id, aggregate, field,
     field_column, field_type, filter, window}]}, written by
-    segmentation.definitions.features from validated definitions only.
+    segmentation.compiler.features from validated definitions only.
 
     Row aliases: src (the activity row; for companies the company joined to its link row,
     with the link's is_primary), a (the account's as-of row from int_segment_as_of).
-    Rows dated after the account's as-of date never count; rows without a date do. -#}
+    Rows dated after the account's as-of date never count; rows without a date do. Filters
+    and windows are condition trees in the 'activity' scope of segment_node_sql, so they use
+    the same operators as contact conditions. -#}
 {% macro contact_features(meta) -%}
     {%- set time_col = 'src.' ~ segment_identifier(meta.time_field) -%}
-    {%- set local_day = 'cast((' ~ time_col ~ ' at time zone a.timezone) as date)' -%}
+    {%- set local_day = segment_local_date(time_col) -%}
     {%- set cutoff = '(' ~ time_col ~ ' is null or ' ~ local_day ~ ' <= a.as_of_date)' %}
 with
 
@@ -48,14 +50,14 @@ final as (
             {%- do conditions.append(feature_time_condition(meta, 'between', f.window.between)) -%}
         {%- endif -%}
         {%- if f.filter -%}
-            {%- do conditions.append(feature_filter_sql(f.filter)) -%}
+            {%- do conditions.append(segment_node_sql(f.filter, 'activity')) -%}
         {%- endif -%}
         {%- if f.aggregate == 'count' -%}
             {%- set expr = 'count(*)' -%}
         {%- else -%}
             {%- set col = 'src.' ~ segment_identifier(f.field_column) -%}
             {%- if f.aggregate in ('min', 'max') and f.field_type == 'timestamp' -%}
-                {%- set col = 'cast((' ~ col ~ ' at time zone a.timezone) as date)' -%}
+                {%- set col = segment_local_date(col) -%}
             {%- endif -%}
             {%- set expr = {'count_distinct': 'count(distinct ' ~ col ~ ')', 'sum': 'sum(' ~ col ~ ')',
                 'avg': 'avg(' ~ col ~ ')', 'min': 'min(' ~ col ~ ')', 'max': 'max(' ~ col ~ ')'}[f.aggregate] -%}
@@ -76,6 +78,6 @@ select * from final
 {#- A window is a condition on the object's time field: `within: {last_days: N}` means
     exactly `{field: <time field>, op: within_last, value: {days: N}}`. -#}
 {% macro feature_time_condition(meta, op, value) -%}
-    {{ feature_filter_sql({'kind': 'condition', 'entity': meta.object, 'column': meta.time_field,
-        'type': 'timestamp', 'op': op, 'value': value}) }}
+    {{ segment_node_sql({'kind': 'condition', 'entity': meta.object, 'column': meta.time_field,
+        'type': 'timestamp', 'op': op, 'value': value}, 'activity') }}
 {%- endmacro %}

@@ -1,8 +1,9 @@
 {#- The segment side of `has:` (dispatched by segment_node_sql on kind 'has'): compare one
-    column of a per-contact feature model, left-joined as feat_<object> by feature_joins.
-    Feature models hold only contacts with rows, so over no rows count, count_distinct and
-    sum read 0, and avg, min and max are unset (NULL). -#}
-{% macro segment_node__has(node) -%}
+    column of a per-contact feature model, left-joined as feat_<object> by feature_joins,
+    with the same operators as every condition (segment_compare). Feature models hold only
+    contacts with rows, so over no rows count, count_distinct and sum read 0, and avg, min
+    and max are unset (NULL); min and max of a timestamp are already local dates. -#}
+{% macro segment_node__has(node, scope='contact') -%}
     {%- if node.object not in activity_objects() -%}
         {{ exceptions.raise_compiler_error("segment_node__has: unknown object '" ~ (node.object | string) ~ "'") }}
     {%- endif -%}
@@ -10,12 +11,12 @@
     {%- if node.zero_when_empty -%}
         {%- set column = 'coalesce(' ~ column ~ ', 0)' -%}
     {%- endif -%}
-    {{ activity_compare(column, node.op, node.get('value'), node.type) }}
+    {{ segment_compare(column, node.op, node.get('value'), node.type) }}
 {%- endmacro %}
 
 {#- `in_segment`: membership of another segment of the same account, read from the models
     that hold its members (resolved by the compiler; see references.py). -#}
-{% macro segment_node__in_segment(node) -%}
+{% macro segment_node__in_segment(node, scope='contact') -%}
     {%- if node.sources is not defined or node.sources | length == 0 -%}
         {{ exceptions.raise_compiler_error("segment_node__in_segment: '" ~ (node.key | string) ~ "' was not resolved") }}
     {%- endif -%}

@@ -53,7 +53,7 @@ final as (
     {%- endif %}
     {{- feature_joins(definition.activity_objects | default([])) }}
     where
-        (c.created_at is null or cast((c.created_at at time zone a.timezone) as date) <= a.as_of_date)
+        (c.created_at is null or {{ segment_local_date('c.created_at') }} <= a.as_of_date)
         and {{ segment_node_sql(definition.condition) }}
 )
 
