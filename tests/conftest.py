@@ -1,4 +1,10 @@
-"""Shared fixtures. Every test talks to a real PostgreSQL server.
+"""Shared fixtures and the test lanes.
+
+The tests are split into lanes by folder, and each test gets its lane's marker
+(`pytest -m unit`): tests/unit (pure Python, no database; `make test-fast`), tests/warehouse
+(a real PostgreSQL database, no dbt), tests/dbt (builds the dbt project) and tests/e2e (the
+DAG, `segments run` subprocesses, kill tests). Every test outside tests/unit talks to a real
+PostgreSQL server. The shared helpers are tests/_*.py (importable by name).
 
 A test session creates its own database (segments_test_<random>), so a stale database from
 an earlier run never breaks it and several runs can share one server. dbt writes its
@@ -58,6 +64,17 @@ def empty_raw(db: psycopg.Connection) -> psycopg.Connection:
 
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
+TESTS_DIR = Path(__file__).resolve().parent
+LANES = ("unit", "warehouse", "dbt", "e2e")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test with its lane, taken from its folder, before `-m` selects."""
+    for item in items:
+        parts = item.path.resolve().relative_to(TESTS_DIR).parts
+        if len(parts) > 1 and parts[0] in LANES:
+            item.add_marker(parts[0])
 
 
 @pytest.fixture(scope="module")

@@ -43,7 +43,7 @@ from segmentation.history import record_history
 from segmentation.publish import publish
 
 D1, D2 = dt.date(2026, 11, 20), dt.date(2026, 11, 21)
-PROJECT = Path(__file__).resolve().parents[1]
+PROJECT = Path(__file__).resolve().parents[2]
 
 CONTACTS = [f"c{i:03d}" for i in range(120)]
 
