@@ -17,11 +17,12 @@ DEMO_ACCOUNTS ?= 3
 DEMO_CONTACTS ?= 20000
 DEMO_SEED ?= 7
 
-.PHONY: help setup db demo test pytest lint format bench clean
+.PHONY: help setup db demo test test-fast pytest lint format bench clean
 
 help:
 	@echo "make demo   - set up, start Postgres, load demo data, run the pipeline"
 	@echo "make test   - set up, then pytest, sqlfluff and ruff"
+	@echo "make test-fast - the unit lane only (tests/unit): no database, no cluster started"
 	@echo "make lint | format | bench | clean"
 
 setup: $(VENV)/.installed
@@ -47,6 +48,10 @@ demo: db
 test: setup
 	$(DB_ENV) && $(BIN)/pytest
 	$(MAKE) --no-print-directory lint
+
+# The unit lane needs no PostgreSQL: no DB_ENV, so the local cluster is never started.
+test-fast: setup
+	$(BIN)/pytest tests/unit -q $(ARGS)
 
 pytest: setup
 	$(DB_ENV) && $(BIN)/pytest $(ARGS)

@@ -6,9 +6,12 @@ The tests are split into lanes by folder, and each test gets its lane's marker
 DAG, `segments run` subprocesses, kill tests). Every test outside tests/unit talks to a real
 PostgreSQL server. The shared helpers are tests/_*.py (importable by name).
 
-A test session creates its own database (segments_test_<random>), so a stale database from
-an earlier run never breaks it and several runs can share one server. dbt writes its
-target and logs to a per-session temporary directory for the same reason.
+Every test module outside tests/unit gets its own fresh database (segments_test_<random>,
+with the raw contract and the pipeline's schemas) and its own dbt target and log
+directories, dropped after the module: what one module builds, publishes or records (serving,
+history, the run lease, dbt's target) never reaches another, so the modules pass in any
+order and any subset. Several runs can share one server. SEGMENTS_KEEP_TEST_DB=1 keeps the
+databases for a post-mortem.
 """
 
 from __future__ import annotations
@@ -25,25 +28,42 @@ from segmentation import audit, database, localpg
 
 
 @pytest.fixture(scope="session")
-def pg_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Name of a fresh database with the raw contract; PG* variables point at it."""
+def pg_server() -> None:
+    """The configured server, or the local cluster (started); PG* variables point at it."""
     conn = localpg.ensure_server()
     os.environ.update(conn.env())
+
+
+@pytest.fixture(scope="module")
+def pg_database(pg_server: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Name of a fresh database for this module, with the raw contract; PG* variables (and
+    dbt's target and log paths) point at it until the module ends."""
     name = f"segments_test_{secrets.token_hex(4)}"
     database.create_database(name)
-    os.environ["PGDATABASE"] = name
     dbt_dir = tmp_path_factory.mktemp("dbt")
-    os.environ["DBT_TARGET_PATH"] = str(dbt_dir / "target")
-    os.environ["DBT_LOG_PATH"] = str(dbt_dir / "logs")
-    database.init_db()
-    yield name
-    if not os.environ.get("SEGMENTS_KEEP_TEST_DB"):
-        database.drop_database(name)
+    module_env = {
+        "PGDATABASE": name,
+        "DBT_TARGET_PATH": str(dbt_dir / "target"),
+        "DBT_LOG_PATH": str(dbt_dir / "logs"),
+    }
+    previous = {key: os.environ.get(key) for key in module_env}
+    os.environ.update(module_env)
+    try:
+        database.init_db()
+        yield name
+    finally:
+        for key, value in previous.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        if not os.environ.get("SEGMENTS_KEEP_TEST_DB"):
+            database.drop_database(name)
 
 
 @pytest.fixture
 def db(pg_database: str) -> Iterator[psycopg.Connection]:
-    """An autocommit connection to the session's test database."""
+    """An autocommit connection to the module's test database."""
     with database.connect(pg_database, autocommit=True) as conn:
         yield conn
 
