@@ -91,10 +91,22 @@ LANES = ("unit", "warehouse", "dbt", "e2e")
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark every test with its lane, taken from its folder, before `-m` selects."""
+    strays = set()
     for item in items:
-        parts = item.path.resolve().relative_to(TESTS_DIR).parts
+        path = item.path.resolve()
+        if not path.is_relative_to(TESTS_DIR):
+            continue
+        parts = path.relative_to(TESTS_DIR).parts
         if len(parts) > 1 and parts[0] in LANES:
             item.add_marker(parts[0])
+        else:
+            strays.add(str(item.path))
+    if strays:
+        # A plain `pytest` collects only the lane folders (testpaths), so a test outside
+        # them would silently never run in `make test`.
+        raise pytest.UsageError(
+            f"tests outside a lane folder (tests/{{{','.join(LANES)}}}/): {sorted(strays)}"
+        )
 
 
 @pytest.fixture(scope="module")
