@@ -20,9 +20,17 @@ from segmentation.definitions.validate import Parser
 NUMBER_TEXT = re.compile(r"^\s*[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)\s*$")
 
 
+class _NoAliases(yaml.SafeDumper):
+    """Writes a sub-tree used twice out twice: hypothesis can share one object between two
+    places of a tree, and the definition loader refuses YAML aliases."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
 def parse_node(data: Any) -> Node:
     """A condition tree in YAML form (plain Python) -> validated Node (or AssertionError)."""
-    text = yaml.safe_dump({"where": data}, sort_keys=False)
+    text = yaml.dump({"where": data}, Dumper=_NoAliases, sort_keys=False)
     loaded, issues = load_yaml(text, "tree.yml")
     assert not issues, issues.items
     parser = Parser("tree.yml", Issues())
