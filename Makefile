@@ -17,24 +17,28 @@ DEMO_ACCOUNTS ?= 3
 DEMO_CONTACTS ?= 20000
 DEMO_SEED ?= 7
 
-.PHONY: help setup db demo test pytest lint format bench clean
+.PHONY: help setup postgres db demo test test-fast pytest lint format bench clean
 
 help:
 	@echo "make demo   - set up, start Postgres, load demo data, run the pipeline"
 	@echo "make test   - set up, then pytest, sqlfluff and ruff"
+	@echo "make test-fast - the unit lane only (tests/unit): no database, no cluster started"
 	@echo "make lint | format | bench | clean"
 
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version'
-	scripts/ensure-postgres.sh
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check --upgrade pip
 	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
 	touch $@
 
-db: setup
+# PostgreSQL server binaries, for every target that needs the database (not test-fast).
+postgres:
+	scripts/ensure-postgres.sh
+
+db: setup postgres
 	$(DB_ENV) && $(BIN)/segments db init
 
 demo: db
@@ -44,25 +48,29 @@ demo: db
 		|| echo "segment_refresh ended FAILED (quarantine or error): see the log above" >&2; }
 	$(DB_ENV) && $(BIN)/segments published
 
-test: setup
+test: setup postgres
 	$(DB_ENV) && $(BIN)/pytest
 	$(MAKE) --no-print-directory lint
 
-pytest: setup
+# The unit lane needs no PostgreSQL: no DB_ENV, so the local cluster is never started.
+test-fast: setup
+	$(BIN)/pytest tests/unit -q $(ARGS)
+
+pytest: setup postgres
 	$(DB_ENV) && $(BIN)/pytest $(ARGS)
 
-lint: setup
+lint: setup postgres
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	$(DB_ENV) && $(BIN)/segments db init && $(BIN)/sqlfluff lint models
 
-format: setup
+format: setup postgres
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 	$(DB_ENV) && $(BIN)/sqlfluff fix models
 
-bench: setup
+bench: setup postgres
 	$(DB_ENV) && $(BIN)/python -m segmentation_dev.bench
 
 clean:

@@ -21,9 +21,9 @@ from segmentation.language.validate import Parser
 NUMBER_TEXT = re.compile(r"^\s*[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)\s*$")
 
 
-class _NoAliasDumper(yaml.SafeDumper):
-    """Writes a value that occurs twice (hypothesis shares objects) out twice: the loader
-    refuses YAML aliases in definitions."""
+class _NoAliases(yaml.SafeDumper):
+    """Writes a sub-tree used twice out twice: hypothesis can share one object between two
+    places of a tree, and the definition loader refuses YAML aliases."""
 
     def ignore_aliases(self, data: Any) -> bool:
         return True
@@ -31,7 +31,7 @@ class _NoAliasDumper(yaml.SafeDumper):
 
 def parse_node(data: Any) -> Node:
     """A condition tree in YAML form (plain Python) -> validated Node (or AssertionError)."""
-    text = yaml.dump({"where": data}, Dumper=_NoAliasDumper, sort_keys=False)
+    text = yaml.dump({"where": data}, Dumper=_NoAliases, sort_keys=False)
     loaded, issues = load_yaml(text, "tree.yml")
     assert not issues, issues.items
     parser = Parser("tree.yml", Issues(), node_parsers=NODE_PARSERS)

@@ -1,8 +1,17 @@
-"""Shared fixtures. Every test talks to a real PostgreSQL server.
+"""Shared fixtures and the test lanes.
 
-A test session creates its own database (segments_test_<random>), so a stale database from
-an earlier run never breaks it and several runs can share one server. dbt writes its
-target and logs to a per-session temporary directory for the same reason.
+The tests are split into lanes by folder, and each test gets its lane's marker
+(`pytest -m unit`): tests/unit (pure Python, no database; `make test-fast`), tests/warehouse
+(a real PostgreSQL database, no dbt), tests/dbt (builds the dbt project) and tests/e2e (the
+DAG, `segments run` subprocesses, kill tests). Every test outside tests/unit talks to a real
+PostgreSQL server. The shared helpers are tests/_*.py (importable by name).
+
+Every test module outside tests/unit gets its own fresh database (segments_test_<random>,
+with the raw contract and the pipeline's schemas) and its own dbt target and log
+directories, dropped after the module: what one module builds, publishes or records (serving,
+history, the run lease, dbt's target) never reaches another, so the modules pass in any
+order and any subset. Several runs can share one server. SEGMENTS_KEEP_TEST_DB=1 keeps the
+databases for a post-mortem.
 """
 
 from __future__ import annotations
@@ -21,25 +30,42 @@ from segmentation_dev import localpg
 
 
 @pytest.fixture(scope="session")
-def pg_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Name of a fresh database with the raw contract; PG* variables point at it."""
+def pg_server() -> None:
+    """The configured server, or the local cluster (started); PG* variables point at it."""
     conn = localpg.ensure_server()
     os.environ.update(conn.env())
+
+
+@pytest.fixture(scope="module")
+def pg_database(pg_server: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Name of a fresh database for this module, with the raw contract; PG* variables (and
+    dbt's target and log paths) point at it until the module ends."""
     name = f"segments_test_{secrets.token_hex(4)}"
     database.create_database(name)
-    os.environ["PGDATABASE"] = name
     dbt_dir = tmp_path_factory.mktemp("dbt")
-    os.environ["DBT_TARGET_PATH"] = str(dbt_dir / "target")
-    os.environ["DBT_LOG_PATH"] = str(dbt_dir / "logs")
-    bootstrap.init_db()
-    yield name
-    if not os.environ.get("SEGMENTS_KEEP_TEST_DB"):
-        database.drop_database(name)
+    module_env = {
+        "PGDATABASE": name,
+        "DBT_TARGET_PATH": str(dbt_dir / "target"),
+        "DBT_LOG_PATH": str(dbt_dir / "logs"),
+    }
+    previous = {key: os.environ.get(key) for key in module_env}
+    os.environ.update(module_env)
+    try:
+        bootstrap.init_db()
+        yield name
+    finally:
+        for key, value in previous.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        if not os.environ.get("SEGMENTS_KEEP_TEST_DB"):
+            database.drop_database(name)
 
 
 @pytest.fixture
 def db(pg_database: str) -> Iterator[psycopg.Connection]:
-    """An autocommit connection to the session's test database."""
+    """An autocommit connection to the module's test database."""
     with database.connect(pg_database, autocommit=True) as conn:
         yield conn
 
@@ -60,6 +86,29 @@ def empty_raw(db: psycopg.Connection) -> psycopg.Connection:
 
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
+TESTS_DIR = Path(__file__).resolve().parent
+LANES = ("unit", "warehouse", "dbt", "e2e")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test with its lane, taken from its folder, before `-m` selects."""
+    strays = set()
+    for item in items:
+        path = item.path.resolve()
+        if not path.is_relative_to(TESTS_DIR):
+            continue
+        parts = path.relative_to(TESTS_DIR).parts
+        if len(parts) > 1 and parts[0] in LANES:
+            item.add_marker(parts[0])
+        else:
+            strays.add(str(item.path))
+    if strays:
+        # A plain `pytest` collects only the lane folders (testpaths), so a test outside
+        # them would silently never run in `make test`.
+        raise pytest.UsageError(
+            f"tests outside a lane folder (tests/{{{','.join(LANES)}}}/): {sorted(strays)}"
+        )
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,7 @@ from _serving import account_login, known_accounts, multiplexer_login
 
 from segmentation.steps.publish import publish
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "broadcast_reader.py"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "broadcast_reader.py"
 
 
 @pytest.fixture(scope="module")

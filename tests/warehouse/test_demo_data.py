@@ -1,9 +1,11 @@
-"""The demo data generator, checked against what actually lands in crm_raw on a real server."""
+"""The demo data generator, checked against what actually lands in crm_raw on a real server.
+
+What needs no server (the generated text, the size checks, the default anchor) is in
+tests/unit/test_demo_data_plan.py."""
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from collections.abc import Iterator
 
 import psycopg
@@ -82,22 +84,6 @@ def test_same_seed_is_identical_other_seed_differs_reload_replaces(
     assert checksums(conn) == first
 
 
-def test_copy_text_is_byte_identical_for_the_same_inputs() -> None:
-    def digest(seed: int, anchor: dt.date) -> str:
-        # 9000 contacts: the first account spans two generation chunks.
-        plan = demo_data.make_plan(2, 9000, seed, anchor)
-        assert plan.accounts[0].contacts > demo_data.CHUNK
-        h = hashlib.sha256()
-        for table in demo_data.TABLES:
-            for block in demo_data.iter_copy_text(plan, table):
-                h.update(block.encode())
-        return h.hexdigest()
-
-    assert digest(3, ANCHOR) == digest(3, ANCHOR)
-    assert digest(3, ANCHOR) != digest(4, ANCHOR)
-    assert digest(3, ANCHOR) != digest(3, ANCHOR + dt.timedelta(days=1))
-
-
 def test_failed_load_keeps_the_previous_data(
     conn: psycopg.Connection, loaded: dict[str, int]
 ) -> None:
@@ -135,20 +121,6 @@ def test_cli_initialises_a_fresh_database_and_loads(
             assert latest < dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
     finally:
         database.drop_database(fresh)
-
-
-def test_bad_sizes_are_refused_with_a_message(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(DemoDataError, match="at least --accounts"):
-        demo_data.make_plan(accounts=5, contacts=3, seed=1)
-    assert cli.main(["demo-data", "--accounts", "0"]) == 1
-    assert "--accounts must be between 1 and 999" in capsys.readouterr().err
-
-
-def test_default_anchor_is_today_in_jakarta() -> None:
-    from zoneinfo import ZoneInfo
-
-    today = dt.datetime.now(ZoneInfo("Asia/Jakarta")).date()
-    assert demo_data.make_plan(1, 10, 1).anchor in (today, today + dt.timedelta(days=1))
 
 
 # --------------------------------------------------------------------------- accounts

@@ -1,81 +1,17 @@
-"""Priority groups: validation (file:line:col errors) and, on real Postgres, the exclusive
-assignment built by int_group_catalogue / int_group_assignments."""
+"""Priority groups on real Postgres: the exclusive assignment built by int_group_catalogue /
+int_group_assignments (the validation errors are in tests/unit/test_groups_validate.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import psycopg
 import pytest
-from _activity import PACKAGES, insert, messages, plan, project_copy, write, write_group
+from _activity import insert, messages, project_copy, write, write_group
 
 from segmentation.compiler import activity_compile, render
 from segmentation.compiler.sources import load_definitions
 from segmentation.warehouse.dbt_runner import run_dbt
-
-# --- priority groups ---
-
-
-def test_group_errors(tmp_path: Path) -> None:
-    write(tmp_path, "acme", "champions", "{field: loyalty_points, op: gte, value: 10}")
-    write(tmp_path, "acme", "sleepy", "{field: loyalty_points, op: lt, value: 1}", enabled=False)
-    write_group(
-        tmp_path,
-        "acme",
-        "lifecycle",
-        """\
-        group: lifecycle
-        exclusive: true
-        order: [champions, champs, sleepy, champions]
-        fallback: champions
-        """,
-    )
-    write_group(
-        tmp_path,
-        "acme",
-        "other",
-        """\
-        group: wrong_name
-        order: [champions]
-        """,
-    )
-    write_group(
-        tmp_path,
-        "acme",
-        "loose",
-        """\
-        group: loose
-        exclusive: false
-        order: [champions]
-        """,
-    )
-    errors = messages(plan(tmp_path), tmp_path)
-    assert "acme/_groups/lifecycle.yml:3:36: order: 'champions' is listed twice" in errors
-    assert any("fallback 'champions' is also in order" in e and ":4:11:" in e for e in errors)
-    assert any("group 'wrong_name' does not match the file name 'other.yml'" in e for e in errors)
-    assert any("only exclusive groups are supported" in e and ":2:12:" in e for e in errors)
-
-
-def test_group_members_must_be_enabled_known_segments(tmp_path: Path) -> None:
-    write(tmp_path, "acme", "champions", "{field: loyalty_points, op: gte, value: 10}")
-    write(tmp_path, "acme", "sleepy", "{field: loyalty_points, op: lt, value: 1}", enabled=False)
-    write(tmp_path, "*", "buyers", "has: {object: orders}")
-    write_group(
-        tmp_path, "acme", "lifecycle", "group: lifecycle\norder: [champions, champs, sleepy]\n"
-    )
-    write_group(tmp_path, "plusco", "g", "group: g\norder: [buyers]\nfallback: other\n")
-    errors = messages(plan(tmp_path, PACKAGES), tmp_path)
-    assert any(
-        "group 'lifecycle': unknown segment 'champs' for account 'acme' (did you mean "
-        "'champions'?)" in e
-        for e in errors
-    ), errors
-    assert any("group 'lifecycle': segment 'sleepy' is disabled" in e for e in errors)
-    assert any(
-        "group 'g': template 'buyers' is not built for account 'plusco'" in e for e in errors
-    )
-
 
 # --- the assignment on real Postgres ---
 

@@ -16,7 +16,7 @@ from _audit import add_contacts, add_scope, add_segment, create_candidates, drop
 from segmentation.steps.audit import AuditResult, run_audit
 
 AS_OF = dt.date(2026, 11, 20)
-PROJECT = Path(__file__).resolve().parents[1]
+PROJECT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

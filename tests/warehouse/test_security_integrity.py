@@ -6,20 +6,18 @@
   unchanged. A rebuild during the audit fails the audit.
 - H2 lock: build, audit and publish of two runs never interleave (the run lease): a second
   run is refused with who holds the lease and since when; the same run id re-enters; a dead
-  holder or an expired lease is taken over. Two real `segments run` processes.
+  holder or an expired lease is taken over. (Two real `segments run` processes:
+  tests/e2e/test_concurrent_runs.py.)
 - M1: a reader cannot block a publish or history with a lock (the old advisory key, or any
   lock mode on any table it can name).
 - L4: a quarantined segment keeps its recipients as well as its members.
 
-Every test talks to the real test database; the slow one builds with dbt.
+Every test talks to the real test database, on small fixture tables (no dbt).
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import json
-import logging
 import signal
 import subprocess
 import sys
@@ -31,40 +29,24 @@ import psycopg
 import pytest
 from _publish import (
     fingerprint,
+    free_lease,
     publish_state,
     reader_login,
-    segments_run,
     set_catalogue,
     set_contacts,
     set_membership,
 )
 from psycopg import errors, sql
 
-from segmentation.errors import (
-    CandidateChangedError,
-    PublishError,
-    QuarantineError,
-    SegmentationError,
-)
-from segmentation.steps import audit, definitions, pipeline
+from segmentation.errors import PublishError, SegmentationError
+from segmentation.steps import audit, pipeline
 from segmentation.steps.history import record_history
 from segmentation.steps.publish import publish
-from segmentation.warehouse import control
-from segmentation_dev import demo_data
 
 D1, D2 = dt.date(2026, 11, 20), dt.date(2026, 11, 21)
-PROJECT = Path(__file__).resolve().parents[1]
+PROJECT = Path(__file__).resolve().parents[2]
 
 CONTACTS = [f"c{i:03d}" for i in range(120)]
-
-
-def _free_lease(conn: psycopg.Connection) -> None:
-    if not conn.execute("select to_regclass('segments_control.run_lease')").fetchone()[0]:
-        return  # (only without the fix: lets the tests show what fails then)
-    conn.execute(
-        "update segments_control.run_lease set run_id = null, as_of = null, acquired_at = null, "
-        "expires_at = null, holder = null, session_pid = null, session_token = null"
-    )
 
 
 @pytest.fixture
@@ -72,7 +54,7 @@ def cand(db: psycopg.Connection) -> Iterator[psycopg.Connection]:
     """acme: vip (55 members), buyers (107), tier group assignments; globex: vip (9)."""
     with publish_state(db) as conn:
         conn.execute("drop table if exists segments_audit.int_segment_as_of")
-        _free_lease(conn)
+        free_lease(conn)
         set_contacts(
             conn,
             [
@@ -111,7 +93,7 @@ def cand(db: psycopg.Connection) -> Iterator[psycopg.Connection]:
         try:
             yield conn
         finally:
-            _free_lease(conn)
+            free_lease(conn)
             conn.execute("drop table if exists segments_audit.int_segment_as_of")
 
 
@@ -310,9 +292,9 @@ def _step(as_of: dt.date, run_id: str) -> None:
 
 @pytest.fixture
 def lease(db: psycopg.Connection) -> Iterator[psycopg.Connection]:
-    _free_lease(db)
+    free_lease(db)
     yield db
-    _free_lease(db)
+    free_lease(db)
 
 
 def test_a_second_run_is_refused_while_a_step_runs_and_between_steps(
@@ -503,113 +485,3 @@ def test_a_quarantined_segment_keeps_its_recipients(cand: psycopg.Connection) ->
     ).fetchone() == (55, True)
     # A segment that published follows the candidate (buyers is no longer in it: removed).
     assert recipients("buyers") == set() and buyers_before
-
-
-# --- two real runs --------------------------------------------------------------------------
-
-RUN_AS_OF = dt.date(2026, 11, 20)
-
-
-def _run(run_id: str) -> subprocess.Popen[str]:
-    return segments_run(RUN_AS_OF, run_id)
-
-
-def _wait_for_build(conn: psycopg.Connection, proc: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, "the run ended before it reached its build"
-        row = conn.execute(
-            "select 1 from pg_stat_activity where datname = current_database() "
-            "and state = 'active' and pid <> pg_backend_pid() "
-            'and query like \'%"app": "dbt"%\' '
-            "and query ilike '%create%table%segments_audit%'"
-        ).fetchone()
-        if row:
-            return
-        time.sleep(0.05)
-    raise AssertionError("the run never reached its dbt build")
-
-
-@pytest.mark.slow
-def test_two_real_runs_never_interleave_and_a_manual_build_is_not_published(
-    db: psycopg.Connection, gx_dir: Path
-) -> None:
-    _free_lease(db)
-    for name in ("int_segment_catalogue", "int_segment_membership", "int_group_assignments"):
-        db.execute(
-            sql.SQL("drop table if exists {}").format(sql.Identifier("segments_audit", name))
-        )
-    db.execute("drop table if exists segments_staging.stg_crm__contacts")
-    demo_data.load(accounts=3, contacts=450, seed=11, anchor=RUN_AS_OF)
-
-    first = _run("manual__first")
-    _wait_for_build(db, first)
-    second = _run("manual__second")
-    out_second, _ = second.communicate(timeout=600)
-    out_first, _ = first.communicate(timeout=1200)
-
-    assert second.returncode == 1, out_second[-3000:]
-    assert "Another pipeline run is using the candidate: run manual__first" in out_second
-    assert first.returncode == 0 or "quarantined" in out_first, out_first[-4000:]
-    runs = [r[0] for r in db.execute("select run_id from segments_serving.publish_log")]
-    assert runs == ["manual__first"]
-    published = fingerprint(db)
-
-    # A build outside the pipeline's lease (a manual `dbt build` for another date) lands
-    # between the audit and the publish of a run: the publish refuses, naming what changed.
-    pipeline.build(RUN_AS_OF, "manual__third")
-    result = pipeline.audit(RUN_AS_OF, "manual__third")
-    from segmentation.warehouse.dbt_runner import run_dbt
-
-    run_dbt(["build", "--exclude", pipeline.BUILD_EXCLUDE], {"as_of": "2027-06-30"})
-    with pytest.raises(PublishError) as caught:
-        pipeline.publish(RUN_AS_OF, "manual__third", result)
-    assert "as-of date: audited 2026-11-20, now 2027-06-30" in str(caught.value)
-    assert fingerprint(db) == published
-    held = db.execute("select run_id from segments_control.run_lease").fetchone()
-    assert held == (None,)  # the failed step released the lease
-
-    # Recovery is an ordinary rerun.
-    rerun = _run("manual__rerun")
-    out_rerun, _ = rerun.communicate(timeout=1200)
-    assert rerun.returncode == 0 or "quarantined" in out_rerun, out_rerun[-4000:]
-    runs = [r[0] for r in db.execute("select run_id from segments_serving.publish_log")]
-    assert runs == ["manual__first", "manual__rerun"]
-
-
-@pytest.mark.slow
-def test_a_run_validates_once_and_publish_refuses_a_plan_changed_after_the_audit(
-    db: psycopg.Connection, gx_dir: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    """The definitions are compiled once per run into the plan file; audit records its hash
-    and publish refuses when the plan file is no longer the audited one."""
-    _free_lease(db)
-    demo_data.load(accounts=3, contacts=450, seed=11, anchor=RUN_AS_OF)
-    # Quarantined segments publish all the same; the demo data's bounds are not the point.
-    with (
-        caplog.at_level(logging.INFO, logger="segmentation.steps.definitions"),
-        contextlib.suppress(QuarantineError),
-    ):
-        pipeline.run(RUN_AS_OF, "manual__once", allow_rewind=True)
-    compiles = [r for r in caplog.records if r.getMessage().startswith("compiled ")]
-    assert len(compiles) == 1, [r.getMessage() for r in compiles]
-    plan = json.loads(definitions.plan_path().read_text())
-    assert plan["segments"] and not plan["errors"]
-    published = fingerprint(db)
-
-    caplog.clear()
-    with caplog.at_level(logging.INFO, logger="segmentation.steps.definitions"):
-        pipeline.build(RUN_AS_OF, "manual__changed")
-        result = pipeline.audit(RUN_AS_OF, "manual__changed")
-    assert not [r for r in caplog.records if r.getMessage().startswith("compiled ")]
-    assert result.plan_hash == plan["plan_hash"]
-    # Another process recompiles changed definitions between the audit and the publish.
-    changed = {**plan, "plan_hash": "0" * 64, "segments": plan["segments"][1:]}
-    definitions.plan_path().write_text(json.dumps(changed))
-    try:
-        with pytest.raises(CandidateChangedError, match="compiled plan changed since the audit"):
-            pipeline.publish(RUN_AS_OF, "manual__changed", result, allow_rewind=True)
-        assert fingerprint(db) == published
-    finally:
-        control.release("manual__changed")
-        definitions.sync_generated()

@@ -73,7 +73,7 @@ def test_examples_match_the_rules_on_demo_data(
     checked = 0
     for seg in segments:
         if "prd-example" in seg.tags:
-            continue  # the activity cookbook's templates: tests/test_activity_prd.py
+            continue  # the activity cookbook's templates: tests/dbt/test_activity_prd.py
         for account in sorted(accounts) if seg.is_template else [seg.account]:
             want = expected(seg, rows, account)
             assert found.get((account, seg.key), set()) == want, (account, seg.key)

@@ -26,7 +26,7 @@ from _activity import parse_condition
 from _segments import copy_project, project_dir
 from _segments_eval import parse_node
 
-from segmentation.compiler.render import jinja_string
+from segmentation.compiler.literals import jinja_string
 from segmentation.language.activity import OBJECTS, Has
 from segmentation.language.catalogue import CUSTOM_TYPES, FieldType
 from segmentation.language.operators import OPERATORS, ValueKind
