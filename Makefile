@@ -55,11 +55,14 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(DB_ENV) && $(BIN)/segments db init && $(BIN)/sqlfluff lint models
+	# The package's SQL files: psycopg placeholders, not dbt (src/segmentation/sql/.sqlfluff).
+	$(BIN)/sqlfluff lint --templater placeholder src/segmentation/sql
 
 format: setup
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 	$(DB_ENV) && $(BIN)/sqlfluff fix models
+	$(BIN)/sqlfluff fix --templater placeholder src/segmentation/sql
 
 bench: setup
 	$(DB_ENV) && $(BIN)/python -m segmentation.bench

@@ -12,6 +12,7 @@ SCHEMA_STAGING = "segments_staging"
 SCHEMA_AUDIT = "segments_audit"
 SCHEMA_SERVING = "segments_serving"
 SCHEMA_HISTORY = "segments_history"
+SCHEMA_CONTROL = "segments_control"
 
 
 def project_dir() -> Path:
