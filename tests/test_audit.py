@@ -253,3 +253,17 @@ def test_committed_project_holds_no_credentials(pg_database: str) -> None:
     password = os.environ.get("PGPASSWORD")
     assert password and password not in text
     assert "password" not in text.lower()
+
+
+def test_committed_suites_are_what_audit_project_writes() -> None:
+    """expectations/suites/*.json are audit_project's output: same expectations, same SQL."""
+    from segmentation import audit_project
+
+    def shape(expectation: dict) -> tuple:
+        return (expectation["type"], expectation.get("description"), expectation["kwargs"])
+
+    for name, expectations in audit_project._suites().items():
+        committed = json.loads((PROJECT / "expectations" / "suites" / f"{name}.json").read_text())
+        assert [shape(e) for e in committed["expectations"]] == [
+            shape(e.configuration.to_json_dict()) for e in expectations
+        ], name

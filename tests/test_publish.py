@@ -274,6 +274,36 @@ def test_recipients_need_consent_and_a_valid_address_per_channel(
     assert rows == [("email", "new@example.com"), ("whatsapp", "+6281200000001")]
 
 
+def test_recipients_follow_the_staging_address_rules(state: psycopg.Connection) -> None:
+    # The one E.164 rule (dbt var address_rules): 8-15 digits, as staging keeps them. A
+    # 7-digit number is no recipient; nor an upper-case or '..' address staging would null.
+    set_contacts(
+        state,
+        [
+            ("seven", "acme", "Seven@Example.com", "+6212345", True, True, True),
+            ("eight", "acme", "a..b@example.com", "+62123456", True, True, True),
+            ("fifteen", "acme", "ok@example.co.id", "+621234567890123", True, True, True),
+            ("sixteen", "acme", None, "+6212345678901234", True, False, True),
+        ],
+    )
+    set_catalogue(state, [("acme", "vip")])
+    set_membership(state, {("acme", "vip"): ["seven", "eight", "fifteen", "sixteen"]})
+
+    publish(D1, "r1", {})
+
+    rows = state.execute(
+        "select contact_id, channel, address from segments_serving.broadcast_recipients "
+        "order by 1, 2"
+    ).fetchall()
+    assert rows == [
+        ("eight", "sms", "+62123456"),
+        ("eight", "whatsapp", "+62123456"),
+        ("fifteen", "email", "ok@example.co.id"),
+        ("fifteen", "sms", "+621234567890123"),
+        ("fifteen", "whatsapp", "+621234567890123"),
+    ]
+
+
 def test_group_assignments_follow_the_candidate_and_quarantine(
     state: psycopg.Connection,
 ) -> None:

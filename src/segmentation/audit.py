@@ -126,8 +126,8 @@ _CANDIDATE = {
 }
 
 
-def _run(conn: psycopg.Connection, query: str) -> None:
-    database.run_sql(conn, "audit.sql", query)
+def _run(conn: psycopg.Connection, query: str, params: dict[str, Any] | None = None) -> None:
+    database.run_sql(conn, "audit.sql", query, params)
 
 
 def _relation_exists(conn: psycopg.Connection, schema: str, name: str) -> bool:
@@ -165,7 +165,8 @@ def prepare_relations(
             for r in ("int_group_assignments", "int_group_catalogue")
         )
         _run(conn, "groups" if groups else "no_groups")
-        _run(conn, "recipients")
+        rules = config.address_rules()
+        _run(conn, "recipients", {"e164_rule": rules["e164"], "email_rule": rules["email"]})
         _run(conn, "expected")
         with conn.cursor() as cur:
             cur.executemany(

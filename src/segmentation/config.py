@@ -38,5 +38,14 @@ def local_dir() -> Path:
     return project_dir() / ".local"
 
 
+def address_rules() -> dict[str, str]:
+    """The address rules {'e164': regex, 'email': regex} (PostgreSQL syntax): var
+    `address_rules` of dbt_project.yml, the one definition staging and the dbt tests use too."""
+    import yaml
+
+    project = yaml.safe_load((project_dir() / "dbt_project.yml").read_text())
+    return {name: str(rule) for name, rule in project["vars"]["address_rules"].items()}
+
+
 def timezone() -> str:
     return os.environ.get("SEGMENTS_TIMEZONE", DEFAULT_TIMEZONE)

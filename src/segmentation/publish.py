@@ -62,10 +62,6 @@ COPIES = {
 DEFAULT_LOCK_TIMEOUT = "30s"
 DEFAULT_STATEMENT_TIMEOUT = "15min"
 
-# Valid addresses per channel. Staging already nulls invalid ones; this is the contract's guard.
-E164 = r"^\+[1-9][0-9]{6,14}$"
-EMAIL = r"^[^@[:space:]]+@[^@[:space:]]+\.[^@[:space:]]+$"
-
 
 @dataclass(frozen=True)
 class PublishResult:
@@ -263,6 +259,11 @@ def _verify(
         )
 
 
+def _address_rules() -> dict[str, str]:
+    rules = config.address_rules()
+    return {"e164_rule": rules["e164"], "email_rule": rules["email"]}
+
+
 def _prepare(conn: psycopg.Connection, p: dict[str, Any]) -> None:
     """Session-private working sets (temporary, dropped at commit or rollback)."""
     _run(conn, "prepare", p)
@@ -281,7 +282,8 @@ def _write_groups(conn: psycopg.Connection, p: dict[str, Any]) -> None:
 
 
 def _write_recipients(conn: psycopg.Connection, p: dict[str, Any]) -> None:
-    _run(conn, "write_recipients", {**p, "e164": E164, "email": EMAIL})
+    # Staging already nulls invalid addresses; the address rules here are the contract's guard.
+    _run(conn, "write_recipients", {**p, **_address_rules()})
 
 
 def _write_log(conn: psycopg.Connection, p: dict[str, Any]) -> PublishResult:

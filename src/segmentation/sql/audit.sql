@@ -61,8 +61,9 @@ create table {audit}.audit_group_assignments (
 );
 
 -- name: recipients
--- The publish rule for recipients. Staging already nulls unparseable phones and emails, so
--- the format checks in suite `recipients` guard that contract, not the filter here.
+-- The publish rule for recipients: consent for the channel and an address. Staging already
+-- nulls invalid phones and emails; address_valid is the address rule (dbt var address_rules)
+-- that suite `recipients` checks, guarding that contract.
 drop table if exists {audit}.audit_candidate_recipients;
 
 create table {audit}.audit_candidate_recipients as
@@ -72,7 +73,11 @@ select
     m.contact_id,
     ch.channel,
     ch.address,
-    ch.consent
+    ch.consent,
+    case
+        when ch.channel = 'email' then ch.address ~ %(email_rule)s
+        else ch.address ~ %(e164_rule)s
+    end as address_valid
 from {audit}.int_segment_membership as m
 inner join {staging}.stg_crm__contacts as c
     on m.account_id = c.account_id and m.contact_id = c.contact_id

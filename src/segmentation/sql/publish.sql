@@ -327,8 +327,8 @@ cross join
         ('email', case when c.consent_email then c.email end)
     ) as ch (channel, address)
 where
-    (ch.channel in ('whatsapp', 'sms') and ch.address ~ %(e164)s)
-    or (ch.channel = 'email' and ch.address ~ %(email)s);
+    (ch.channel in ('whatsapp', 'sms') and ch.address ~ %(e164_rule)s)
+    or (ch.channel = 'email' and ch.address ~ %(email_rule)s);
 
 -- A quarantined segment keeps its recipients like its members: a frozen member who is no
 -- longer a staged contact (a mass deletion is what quarantine guards against) keeps the
