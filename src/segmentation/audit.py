@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from segmentation import config, control, database
 from segmentation.audit_project import CHECKPOINT, QUARANTINE_SUITES
@@ -126,8 +127,13 @@ _CANDIDATE = {
 }
 
 
-def _run(conn: psycopg.Connection, query: str, params: dict[str, Any] | None = None) -> None:
-    database.run_sql(conn, "audit.sql", query, params)
+def _run(
+    conn: psycopg.Connection,
+    query: str,
+    params: dict[str, Any] | None = None,
+    **relations: sql.Composable,
+) -> None:
+    database.run_sql(conn, "audit.sql", query, params, **relations)
 
 
 def _relation_exists(conn: psycopg.Connection, schema: str, name: str) -> bool:
@@ -166,7 +172,18 @@ def prepare_relations(
         )
         _run(conn, "groups" if groups else "no_groups")
         rules = config.address_rules()
-        _run(conn, "recipients", {"e164_rule": rules["e164"], "email_rule": rules["email"]})
+        recipients = database.statements(
+            "recipients.sql",
+            "recipients",
+            members=sql.Identifier(*_CANDIDATE["membership"].split(".")),
+            contacts=sql.Identifier(*_CANDIDATE["contacts"].split(".")),
+        )[0]
+        _run(
+            conn,
+            "recipients",
+            {"e164_rule": rules["e164"], "email_rule": rules["email"]},
+            recipients=recipients,
+        )
         _run(conn, "expected")
         with conn.cursor() as cur:
             cur.executemany(

@@ -283,7 +283,13 @@ def _write_groups(conn: psycopg.Connection, p: dict[str, Any]) -> None:
 
 def _write_recipients(conn: psycopg.Connection, p: dict[str, Any]) -> None:
     # Staging already nulls invalid addresses; the address rules here are the contract's guard.
-    _run(conn, "write_recipients", {**p, **_address_rules()})
+    recipients = database.statements(
+        "recipients.sql",
+        "recipients",
+        members=sql.Identifier(config.SCHEMA_SERVING, "segment_members"),
+        contacts=sql.Identifier(COPIES["contacts"]),
+    )[0]
+    _run(conn, "write_recipients", {**p, **_address_rules()}, recipients=recipients)
 
 
 def _write_log(conn: psycopg.Connection, p: dict[str, Any]) -> PublishResult:

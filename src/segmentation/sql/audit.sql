@@ -61,34 +61,21 @@ create table {audit}.audit_group_assignments (
 );
 
 -- name: recipients
--- The publish rule for recipients: consent for the channel and an address. Staging already
--- nulls invalid phones and emails; address_valid is the address rule (dbt var address_rules)
--- that suite `recipients` checks, guarding that contract.
+-- {recipients}: recipients.sql (publish's rule) over the candidate membership and staged
+-- contacts. Staging already nulls invalid phones and emails; suite `recipients` checks
+-- consent and address_valid, guarding that contract.
 drop table if exists {audit}.audit_candidate_recipients;
 
 create table {audit}.audit_candidate_recipients as
 select
-    m.account_id,
-    m.segment_key,
-    m.contact_id,
-    ch.channel,
-    ch.address,
-    ch.consent,
-    case
-        when ch.channel = 'email' then ch.address ~ %(email_rule)s
-        else ch.address ~ %(e164_rule)s
-    end as address_valid
-from {audit}.int_segment_membership as m
-inner join {staging}.stg_crm__contacts as c
-    on m.account_id = c.account_id and m.contact_id = c.contact_id
-cross join
-    lateral (
-        values
-        ('whatsapp', c.phone, c.consent_whatsapp),
-        ('sms', c.phone, c.consent_sms),
-        ('email', c.email, c.consent_email)
-    ) as ch (channel, address, consent)
-where ch.consent and nullif(ch.address, '') is not null;
+    r.account_id,
+    r.segment_key,
+    r.contact_id,
+    r.channel,
+    r.address,
+    r.consent,
+    r.address_valid
+from ({recipients}) as r;
 
 -- name: expected
 -- The enabled segments the definitions declare (`expected_segment`, one row each).

@@ -309,26 +309,16 @@ where not exists (
 -- name: write_recipients
 -- From the serving membership as it now stands, so a quarantined segment's frozen members
 -- are still filtered by today's consent and addresses: consent is never stale.
+-- {recipients}: recipients.sql over serving's members and the copied contacts.
 create temp table pub_recipients on commit drop as
 select
-    m.account_id,
-    m.segment_key,
-    m.contact_id,
-    ch.channel,
-    ch.address
-from {serving}.segment_members as m
-inner join pub_cand_contacts as c
-    on m.account_id = c.account_id and m.contact_id = c.contact_id
-cross join
-    lateral (
-        values
-        ('whatsapp', case when c.consent_whatsapp then c.phone end),
-        ('sms', case when c.consent_sms then c.phone end),
-        ('email', case when c.consent_email then c.email end)
-    ) as ch (channel, address)
-where
-    (ch.channel in ('whatsapp', 'sms') and ch.address ~ %(e164_rule)s)
-    or (ch.channel = 'email' and ch.address ~ %(email_rule)s);
+    r.account_id,
+    r.segment_key,
+    r.contact_id,
+    r.channel,
+    r.address
+from ({recipients}) as r
+where r.address_valid;
 
 -- A quarantined segment keeps its recipients like its members: a frozen member who is no
 -- longer a staged contact (a mass deletion is what quarantine guards against) keeps the
