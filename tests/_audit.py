@@ -1,7 +1,7 @@
 """Small candidate relations with the shape dbt builds, for auditing without a dbt build.
 
-The tables mirror the shared interface (segments_audit.int_segment_membership,
-int_segment_catalogue, int_group_assignments, int_group_catalogue) and the staging contract
+The tables mirror the shared interface (segments_audit.segment_memberships,
+segment_catalogue, segment_group_assignments, int_group_catalogue) and the staging contract
 (segments_staging.stg_crm__contacts, the columns the audit reads). `drop_candidates` removes
 them again so a later dbt build in the same test database finds the names free.
 """
@@ -22,12 +22,12 @@ create table segments_staging.stg_crm__contacts (
     consent_email boolean not null default false,
     consent_sms boolean not null default false
 );
-create table segments_audit.int_segment_membership (
+create table segments_audit.segment_memberships (
     account_id text,
     segment_key text,
     contact_id text
 );
-create table segments_audit.int_segment_catalogue (
+create table segments_audit.segment_catalogue (
     account_id text,
     segment_key text,
     name text,
@@ -45,7 +45,7 @@ create table segments_audit.int_segment_catalogue (
 """
 
 GROUPS = """
-create table segments_audit.int_group_assignments (
+create table segments_audit.segment_group_assignments (
     account_id text, group_key text, contact_id text, segment_key text
 );
 create table segments_audit.int_group_catalogue (
@@ -56,9 +56,9 @@ create table segments_audit.int_group_catalogue (
 DROP = """
 drop table if exists segments_staging.stg_crm__contacts cascade;
 drop view if exists segments_staging.stg_crm__contacts cascade;
-drop table if exists segments_audit.int_segment_membership cascade;
-drop table if exists segments_audit.int_segment_catalogue cascade;
-drop table if exists segments_audit.int_group_assignments cascade;
+drop table if exists segments_audit.segment_memberships cascade;
+drop table if exists segments_audit.segment_catalogue cascade;
+drop table if exists segments_audit.segment_group_assignments cascade;
 drop table if exists segments_audit.int_group_catalogue cascade;
 -- A dbt build leaves it; the audit would check its as-of date against the fixtures.
 drop table if exists segments_audit.int_segment_as_of cascade;
@@ -102,7 +102,7 @@ def add_segment(
     max_change_pct: float | None = None,
 ) -> None:
     conn.execute(
-        "insert into segments_audit.int_segment_catalogue values "
+        "insert into segments_audit.segment_catalogue values "
         "(%s, %s, %s, 'test segment', 'data-team', 'account', '{}', %s, md5(%s), %s, %s, %s, "
         "'segment_defs/test.yml')",
         (
@@ -118,6 +118,6 @@ def add_segment(
     )
     with conn.cursor() as cur:
         cur.executemany(
-            "insert into segments_audit.int_segment_membership values (%s, %s, %s)",
+            "insert into segments_audit.segment_memberships values (%s, %s, %s)",
             [(account, segment, contact) for contact in members],
         )

@@ -1,5 +1,5 @@
-{#- The rendered segment definitions, as data for int_segment_membership and
-    int_segment_catalogue. `segments compile` writes
+{#- The rendered segment definitions, as data for segment_memberships and
+    segment_catalogue. `segments compile` writes
     macros/segments/generated/segment_registry.sql defining `postgres__segment_registry`,
     which adapter.dispatch prefers over this empty default (so the project still parses
     before anything is compiled). Shape:

@@ -115,13 +115,13 @@ def copy_gx_project(target: Path) -> Path:
 _AUDIT = config.SCHEMA_AUDIT
 _STAGING = config.SCHEMA_STAGING
 
-_REQUIRED = ("int_segment_membership", "int_segment_catalogue")
+_REQUIRED = ("segment_memberships", "segment_catalogue")
 
 # What the audit fingerprints: the live candidate relations publish reads (and the as-of).
 _CANDIDATE = {
-    "membership": f"{_AUDIT}.int_segment_membership",
-    "catalogue": f"{_AUDIT}.int_segment_catalogue",
-    "groups": f"{_AUDIT}.int_group_assignments",
+    "membership": f"{_AUDIT}.segment_memberships",
+    "catalogue": f"{_AUDIT}.segment_catalogue",
+    "groups": f"{_AUDIT}.segment_group_assignments",
     "contacts": f"{_STAGING}.stg_crm__contacts",
     "as_of": f"{_AUDIT}.int_segment_as_of",
 }
@@ -168,7 +168,7 @@ def prepare_relations(
             )
         groups = all(
             _relation_exists(conn, _AUDIT, r)
-            for r in ("int_group_assignments", "int_group_catalogue")
+            for r in ("segment_group_assignments", "int_group_catalogue")
         )
         _run(conn, "groups" if groups else "no_groups")
         rules = config.address_rules()

@@ -29,8 +29,8 @@ CHECKPOINT = "membership_audit"
 # Relations the audit validates. `audit_*` tables are written by segmentation.audit on every
 # run from the dbt-built candidate relations, so the GX assets never depend on optional ones.
 ASSETS = {
-    "candidate_membership": (config.SCHEMA_AUDIT, "int_segment_membership"),
-    "candidate_catalogue": (config.SCHEMA_AUDIT, "int_segment_catalogue"),
+    "candidate_membership": (config.SCHEMA_AUDIT, "segment_memberships"),
+    "candidate_catalogue": (config.SCHEMA_AUDIT, "segment_catalogue"),
     "candidate_sizes": (config.SCHEMA_AUDIT, "audit_candidate_sizes"),
     "candidate_group_assignments": (config.SCHEMA_AUDIT, "audit_group_assignments"),
     "candidate_recipients": (config.SCHEMA_AUDIT, "audit_candidate_recipients"),
@@ -80,7 +80,7 @@ def _suites() -> dict[str, list]:
                 unexpected_rows_query=(
                     "with m as (select * from {batch}) "
                     "select distinct m.account_id, m.segment_key from m "
-                    f"where not exists (select 1 from {audit}.int_segment_catalogue as c "
+                    f"where not exists (select 1 from {audit}.segment_catalogue as c "
                     "where c.account_id = m.account_id and c.segment_key = m.segment_key "
                     "and c.enabled)"
                 ),

@@ -36,9 +36,9 @@ from segmentation.errors import CandidateChangedError, PublishError, PublishRewi
 
 log = logging.getLogger(__name__)
 
-CANDIDATE_MEMBERSHIP = f"{config.SCHEMA_AUDIT}.int_segment_membership"
-CANDIDATE_CATALOGUE = f"{config.SCHEMA_AUDIT}.int_segment_catalogue"
-CANDIDATE_GROUPS = f"{config.SCHEMA_AUDIT}.int_group_assignments"
+CANDIDATE_MEMBERSHIP = f"{config.SCHEMA_AUDIT}.segment_memberships"
+CANDIDATE_CATALOGUE = f"{config.SCHEMA_AUDIT}.segment_catalogue"
+CANDIDATE_GROUPS = f"{config.SCHEMA_AUDIT}.segment_group_assignments"
 CANDIDATE_AS_OF = f"{config.SCHEMA_AUDIT}.int_segment_as_of"
 STAGED_CONTACTS = f"{config.SCHEMA_STAGING}.stg_crm__contacts"
 

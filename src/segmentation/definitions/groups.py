@@ -10,7 +10,7 @@ fallback: other                                              # optional
 A contact is assigned to the first segment in `order` it is a member of; with `fallback`,
 contacts matching none are assigned to that label, so the group is collectively exhaustive.
 The definitions are rendered into the macro `segment_group_registry()` (like the segment
-registry); the models `int_group_catalogue` and `int_group_assignments` read it.
+registry); the models `int_group_catalogue` and `segment_group_assignments` read it.
 """
 
 from __future__ import annotations

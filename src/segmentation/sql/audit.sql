@@ -12,7 +12,7 @@ with m as (
         account_id,
         segment_key,
         count(*) as member_count
-    from {audit}.int_segment_membership
+    from {audit}.segment_memberships
     group by account_id, segment_key
 )
 
@@ -24,7 +24,7 @@ select
     c.expect_max_members as max_members,
     coalesce(c.expect_max_change_pct, 50)::numeric as max_change_pct,
     null::bigint as last_published_count
-from {audit}.int_segment_catalogue as c
+from {audit}.segment_catalogue as c
 left join m on c.account_id = m.account_id and c.segment_key = m.segment_key
 where c.enabled;
 
@@ -44,7 +44,7 @@ select
     ga.contact_id::text as contact_id,
     ga.segment_key::text as segment_key,
     coalesce(gc.exclusive, false) as exclusive  -- noqa: RF04
-from {audit}.int_group_assignments as ga
+from {audit}.segment_group_assignments as ga
 left join {audit}.int_group_catalogue as gc
     on ga.account_id = gc.account_id and ga.group_key = gc.group_key;
 

@@ -22,7 +22,7 @@ select
     account_id,
     segment_key,
     contact_id
-from {audit}.int_segment_membership;
+from {audit}.segment_memberships;
 
 create temp table pub_cand_catalogue on commit drop as
 select
@@ -38,7 +38,7 @@ select
     expect_min_members,
     expect_max_members,
     expect_max_change_pct
-from {audit}.int_segment_catalogue;
+from {audit}.segment_catalogue;
 
 -- {candidate_groups} is the relation, or an empty one when the groups were not built.
 create temp table pub_cand_groups on commit drop as
