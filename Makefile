@@ -64,11 +64,14 @@ lint: setup postgres
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	$(DB_ENV) && $(BIN)/segments db init && $(BIN)/sqlfluff lint models
+	# The package's SQL files: psycopg placeholders, not dbt (src/segmentation/warehouse/sql/.sqlfluff).
+	$(BIN)/sqlfluff lint --templater placeholder src/segmentation/warehouse/sql
 
 format: setup postgres
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 	$(DB_ENV) && $(BIN)/sqlfluff fix models
+	$(BIN)/sqlfluff fix --templater placeholder src/segmentation/warehouse/sql
 
 bench: setup postgres
 	$(DB_ENV) && $(BIN)/python -m segmentation_dev.bench

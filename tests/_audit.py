@@ -1,7 +1,7 @@
 """Small candidate relations with the shape dbt builds, for auditing without a dbt build.
 
-The tables mirror the shared interface (segments_audit.int_segment_membership,
-int_segment_catalogue, int_segment_scopes, int_group_assignments, int_group_catalogue) and
+The tables mirror the shared interface (segments_audit.segment_memberships,
+segment_catalogue, int_segment_scopes, segment_group_assignments, int_group_catalogue) and
 the staging contract (segments_staging.stg_crm__contacts, the columns the audit reads).
 `drop_candidates` removes them again so a later dbt build in the same test database finds
 the names free.
@@ -23,12 +23,12 @@ create table segments_staging.stg_crm__contacts (
     consent_email boolean not null default false,
     consent_sms boolean not null default false
 );
-create table segments_audit.int_segment_membership (
+create table segments_audit.segment_memberships (
     account_id text,
     segment_key text,
     contact_id text
 );
-create table segments_audit.int_segment_catalogue (
+create table segments_audit.segment_catalogue (
     account_id text,
     segment_key text,
     name text,
@@ -51,7 +51,7 @@ create table segments_audit.int_segment_scopes (
 """
 
 GROUPS = """
-create table segments_audit.int_group_assignments (
+create table segments_audit.segment_group_assignments (
     account_id text, group_key text, contact_id text, segment_key text
 );
 create table segments_audit.int_group_catalogue (
@@ -62,10 +62,10 @@ create table segments_audit.int_group_catalogue (
 DROP = """
 drop table if exists segments_staging.stg_crm__contacts cascade;
 drop view if exists segments_staging.stg_crm__contacts cascade;
-drop table if exists segments_audit.int_segment_membership cascade;
-drop table if exists segments_audit.int_segment_catalogue cascade;
+drop table if exists segments_audit.segment_memberships cascade;
+drop table if exists segments_audit.segment_catalogue cascade;
 drop table if exists segments_audit.int_segment_scopes cascade;
-drop table if exists segments_audit.int_group_assignments cascade;
+drop table if exists segments_audit.segment_group_assignments cascade;
 drop table if exists segments_audit.int_group_catalogue cascade;
 -- A dbt build leaves it; the audit would check its as-of date against the fixtures.
 drop table if exists segments_audit.int_segment_as_of cascade;
@@ -109,7 +109,7 @@ def add_segment(
     max_change_pct: float | None = None,
 ) -> None:
     conn.execute(
-        "insert into segments_audit.int_segment_catalogue values "
+        "insert into segments_audit.segment_catalogue values "
         "(%s, %s, %s, 'test segment', 'data-team', 'account', '{}', %s, md5(%s), %s, %s, %s, "
         "'segment_defs/test.yml')",
         (
@@ -126,7 +126,7 @@ def add_segment(
     add_scope(conn, account, segment, enabled=enabled)
     with conn.cursor() as cur:
         cur.executemany(
-            "insert into segments_audit.int_segment_membership values (%s, %s, %s)",
+            "insert into segments_audit.segment_memberships values (%s, %s, %s)",
             [(account, segment, contact) for contact in members],
         )
 

@@ -69,10 +69,10 @@ def reset_publish_state(conn: psycopg.Connection) -> None:
         )
     for table in HISTORY_TABLES:
         conn.execute(sql.SQL("truncate {}").format(sql.Identifier("segments_history", table)))
-    replace_table(conn, "segments_audit", "int_segment_catalogue", CATALOGUE_DDL)
-    replace_table(conn, "segments_audit", "int_segment_membership", MEMBERSHIP_DDL)
+    replace_table(conn, "segments_audit", "segment_catalogue", CATALOGUE_DDL)
+    replace_table(conn, "segments_audit", "segment_memberships", MEMBERSHIP_DDL)
     replace_table(conn, "segments_audit", "int_segment_scopes", SCOPES_DDL)
-    conn.execute("drop table if exists segments_audit.int_group_assignments")
+    conn.execute("drop table if exists segments_audit.segment_group_assignments")
     replace_table(conn, "segments_staging", "stg_crm__contacts", CONTACTS_DDL)
 
 
@@ -81,10 +81,10 @@ def drop_fixtures(conn: psycopg.Connection) -> None:
     same test database finds the names free and a later publish test starts from nothing."""
     reset_publish_state(conn)
     for name in (
-        "segments_audit.int_segment_catalogue",
-        "segments_audit.int_segment_membership",
+        "segments_audit.segment_catalogue",
+        "segments_audit.segment_memberships",
         "segments_audit.int_segment_scopes",
-        "segments_audit.int_group_assignments",
+        "segments_audit.segment_group_assignments",
         "segments_staging.stg_crm__contacts",
     ):
         conn.execute(sql.SQL("drop table if exists {}").format(sql.Identifier(*name.split("."))))
@@ -109,13 +109,13 @@ def set_catalogue(
 ) -> None:
     """Candidate catalogue: one enabled row per (account, segment), plus disabled ones; the
     same rows as the definitions' scopes (int_segment_scopes, the audit's expected set)."""
-    conn.execute("truncate segments_audit.int_segment_catalogue")
+    conn.execute("truncate segments_audit.segment_catalogue")
     conn.execute("truncate segments_audit.int_segment_scopes")
     rows = [(a, s, True) for a, s in segments] + [(a, s, False) for a, s in disabled]
     with conn.cursor() as cur:
         cur.executemany("insert into segments_audit.int_segment_scopes values (%s, %s, %s)", rows)
         cur.executemany(
-            "insert into segments_audit.int_segment_catalogue values "
+            "insert into segments_audit.segment_catalogue values "
             "(%s, %s, %s, %s, 'crm-team', 'account', %s, %s, %s, 1, 100000, 50, %s)",
             [
                 (
@@ -136,11 +136,11 @@ def set_catalogue(
 def set_membership(conn: psycopg.Connection, members: dict[tuple[str, str], Iterable[str]]) -> None:
     """Replace the candidate membership with {(account, segment): contact ids}."""
     with conn.transaction():
-        conn.execute("truncate segments_audit.int_segment_membership")
+        conn.execute("truncate segments_audit.segment_memberships")
         with (
             conn.cursor() as cur,
             cur.copy(
-                "copy segments_audit.int_segment_membership (account_id, segment_key, contact_id) "
+                "copy segments_audit.segment_memberships (account_id, segment_key, contact_id) "
                 "from stdin"
             ) as copy,
         ):

@@ -25,8 +25,8 @@ BUILD_SELECT = [
     "int_segment_scopes",  # which accounts each template applies to
     "features",  # per-contact activity features (has:) that segment models join
     "tag:segment",
-    "int_segment_membership",
-    "int_segment_catalogue",
+    "segment_memberships",
+    "segment_catalogue",
 ]
 
 CONTACT_COLUMNS = [
@@ -81,6 +81,11 @@ def copy_project(target: Path) -> Path:
     for pattern in ("_int__models.yml", "int_crm__*.sql", "int_segment_*.sql"):
         for path in (PROJECT_DIR / "models" / "intermediate").glob(pattern):
             shutil.copy(path, intermediate / path.name)
+    # The segment marts (the group assignments need the groups' generated files).
+    marts = target / "models" / "marts"
+    marts.mkdir(parents=True)
+    for name in ("_marts__models.yml", "segment_memberships.sql", "segment_catalogue.sql"):
+        shutil.copy(PROJECT_DIR / "models" / "marts" / name, marts / name)
     (target / "segment_defs").mkdir()
     return target
 
@@ -173,7 +178,7 @@ def build(as_of: str) -> Any:
 
 def members(db: psycopg.Connection) -> dict[tuple[str, str], set[str]]:
     rows = db.execute(
-        "select account_id, segment_key, contact_id from segments_audit.int_segment_membership"
+        "select account_id, segment_key, contact_id from segments_audit.segment_memberships"
     ).fetchall()
     out: dict[tuple[str, str], set[str]] = {}
     for account, key, contact in rows:

@@ -1,20 +1,18 @@
 {#- Format checks for normalised values. Each returns the offending rows; NULLs pass
     (not_null says whether NULL is allowed). -#}
 
-{#- E.164: '+', a non-zero digit, 8-15 digits in all. -#}
+{#- E.164 by the address rule (is_e164). -#}
 {% test valid_e164(model, column_name) %}
     select {{ column_name }}
     from {{ model }}
-    where {{ column_name }} !~ '^\+[1-9][0-9]{7,14}$'
+    where not {{ is_e164(column_name) }}
 {% endtest %}
 
-{#- Lower case, no whitespace, local@domain.tld. -#}
+{#- An email address by the address rule (is_email): lower case, local@domain.tld. -#}
 {% test valid_email(model, column_name) %}
     select {{ column_name }}
     from {{ model }}
-    where
-        {{ column_name }} !~ '^[^@[:space:]]+@[^@[:space:]]+\.[a-z]{2,}$'
-        or {{ column_name }} <> lower({{ column_name }})
+    where not {{ is_email(column_name) }}
 {% endtest %}
 
 {#- Picklist values are lower snake_case. -#}

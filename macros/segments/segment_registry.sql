@@ -1,5 +1,5 @@
-{#- The rendered segment definitions, as data for int_segment_scopes, int_segment_membership
-    and int_segment_catalogue. `segments compile` writes
+{#- The rendered segment definitions, as data for int_segment_scopes, segment_memberships
+    and segment_catalogue. `segments compile` writes
     macros/segments/generated/segment_registry.sql defining `postgres__segment_registry`,
     which adapter.dispatch prefers over this empty default (so the project still parses
     before anything is compiled). Shape:
@@ -43,7 +43,7 @@ union all
 {%- endmacro %}
 
 {#- One row per definition in the registry, as written (templates once, scope '*'). The
-    columns int_segment_scopes and int_segment_catalogue read; `packages` is the list render
+    columns int_segment_scopes and segment_catalogue read; `packages` is the list render
     derived from gating.PACKAGE_FEATURES for a template with has: (NULL: every package). -#}
 {% macro segment_definitions_sql(registry) -%}
     {%- set columns = [

@@ -3,7 +3,8 @@
     Indonesian local formats get +62: a leading 0 (trunk prefix, '0812-...', '(021) ...'),
     a bare '62...' and a bare mobile '8...'. '+<cc>...' and '00<cc>...' keep their country
     code; a stray trunk 0 after +62 ('+62 0812...') is dropped. Anything containing letters
-    (extensions, notes) or ending up outside 8-15 digits is NULL rather than guessed. -#}
+    (extensions, notes) or not E.164 by the address rule (is_e164: 8-15 digits) is NULL rather
+    than guessed. -#}
 {% macro normalize_phone(column, default_country_code='62') -%}
     {%- if default_country_code is not string or not modules.re.match('^[1-9][0-9]{0,2}$', default_country_code) -%}
         {{ exceptions.raise_compiler_error("normalize_phone: default_country_code must be 1-3 digits, got " ~ default_country_code) }}
@@ -23,5 +24,5 @@
             when {{ digits }} ~ '^8' then '+{{ default_country_code }}' || {{ digits }}
         end)
     {%- endset -%}
-    (case when {{ candidate }} ~ '^\+[1-9][0-9]{7,14}$' then {{ candidate }} end)
+    (case when {{ is_e164(candidate) }} then {{ candidate }} end)
 {%- endmacro %}

@@ -1,6 +1,6 @@
 {#- One row per (account, priority group) from segment_defs/<account>/_groups/*.yml, for
     accounts that exist: the segments in priority order (first match wins) and the
-    fallback label. int_group_assignments applies them. -#}
+    fallback label. segment_group_assignments applies them. -#}
 with
 
 accounts as (

@@ -12,6 +12,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 DEFAULT_TIMEZONE = "Asia/Jakarta"
 
 SCHEMA_RAW = "crm_raw"
@@ -148,6 +150,13 @@ def project_dir() -> Path:
 def local_dir() -> Path:
     """Git-ignored working state: the local cluster, generated dbt profiles, artifacts."""
     return project_dir() / ".local"
+
+
+def address_rules() -> dict[str, str]:
+    """The address rules {'e164': regex, 'email': regex} (PostgreSQL syntax): var
+    `address_rules` of dbt_project.yml, the one definition staging and the dbt tests use too."""
+    project = yaml.safe_load((project_dir() / "dbt_project.yml").read_text())
+    return {name: str(rule) for name, rule in project["vars"]["address_rules"].items()}
 
 
 def timezone() -> str:

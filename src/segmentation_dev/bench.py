@@ -167,7 +167,7 @@ def bench_segment_features(contacts: int) -> Comparison:
         demo_data.load(accounts=3, contacts=contacts, seed=7, anchor=as_of)
         pipeline.render_definitions()
         # Materialise staging and everything the segments read, so both sides start equal.
-        run_dbt(["run", "--select", "+int_segment_membership"], dbt_vars)
+        run_dbt(["run", "--select", "+segment_memberships"], dbt_vars)
         compiled = run_dbt(["compile", "--select", "features segments"], dbt_vars)
         code = {r.node.name: r.node.compiled_code for r in compiled.result.results}
         feature_sql = [sql for name, sql in code.items() if name.startswith("int_contact_feat")]

@@ -54,7 +54,7 @@ def built(
                 "build",
                 "--no-partial-parse",
                 "--select",
-                "staging intermediate features segments",
+                "staging intermediate marts features segments",
             ],
             {"as_of": AS_OF.isoformat()},
         )
@@ -64,7 +64,7 @@ def built(
 def built_members(db: psycopg.Connection, key: str) -> set[tuple[str, str]]:
     return members(
         db,
-        "select account_id, contact_id from segments_audit.int_segment_membership "
+        "select account_id, contact_id from segments_audit.segment_memberships "
         "where segment_key = %s",
         key,
     )
@@ -92,13 +92,13 @@ def test_demo_data_gives_members_and_skips_plus_accounts(
     db, _ = built
     counts = dict(
         db.execute(
-            "select segment_key, count(*) from segments_audit.int_segment_membership group by 1"
+            "select segment_key, count(*) from segments_audit.segment_memberships group by 1"
         ).fetchall()
     )
     non_empty = [k for k in PRD if counts.get(k, 0) > 0]
     assert len(non_empty) >= 8, counts
     plus = db.execute(
-        "select count(*) from segments_audit.int_segment_membership m "
+        "select count(*) from segments_audit.segment_memberships m "
         "join segments_staging.stg_crm__accounts a using (account_id) "
         "where a.package = 'plus' and m.segment_key = any(%s)",
         (PRD,),
@@ -109,7 +109,7 @@ def test_demo_data_gives_members_and_skips_plus_accounts(
 def test_lifecycle_group_on_demo_data(built: tuple[psycopg.Connection, list[str]]) -> None:
     db, _ = built
     dupes = db.execute(
-        "select count(*) from (select 1 from segments_audit.int_group_assignments "
+        "select count(*) from (select 1 from segments_audit.segment_group_assignments "
         "group by account_id, group_key, contact_id having count(*) > 1) d"
     ).fetchone()[0]
     assert dupes == 0
@@ -127,7 +127,7 @@ def test_lifecycle_group_on_demo_data(built: tuple[psycopg.Connection, list[str]
         expected[contact[1]] = next((k for k in order if contact in sets[k]), "other")
     got = dict(
         db.execute(
-            "select contact_id, segment_key from segments_audit.int_group_assignments "
+            "select contact_id, segment_key from segments_audit.segment_group_assignments "
             "where account_id = 'globex' and group_key = 'lifecycle'"
         ).fetchall()
     )
@@ -144,7 +144,7 @@ def test_gated_templates_are_not_catalogued_for_plus_accounts(
     by_package = dict(
         db.execute(
             "select a.package, array_agg(distinct c.segment_key order by c.segment_key) "
-            "from segments_audit.int_segment_catalogue c "
+            "from segments_audit.segment_catalogue c "
             "join segments_staging.stg_crm__accounts a using (account_id) group by 1"
         ).fetchall()
     )

@@ -1,5 +1,5 @@
 """Priority groups on real Postgres: the exclusive assignment built by int_group_catalogue /
-int_group_assignments (the validation errors are in tests/unit/test_groups_validate.py)."""
+segment_group_assignments (the validation errors are in tests/unit/test_groups_validate.py)."""
 
 from __future__ import annotations
 
@@ -77,7 +77,7 @@ def assigned(
                 "build",
                 "--no-partial-parse",
                 "--select",
-                "staging intermediate features segments",
+                "staging intermediate marts features segments",
             ],
             {"as_of": GROUP_AS_OF},
         )
@@ -86,7 +86,7 @@ def assigned(
 
 def assignments(db: psycopg.Connection, group: str) -> dict[str, tuple[str, bool]]:
     rows = db.execute(
-        "select contact_id, segment_key, is_fallback from segments_audit.int_group_assignments "
+        "select contact_id, segment_key, is_fallback from segments_audit.segment_group_assignments "
         "where account_id = 'acme' and group_key = %s",
         (group,),
     ).fetchall()
@@ -114,19 +114,19 @@ def test_each_contact_has_at_most_one_segment_per_exclusive_group(
     assigned: psycopg.Connection,
 ) -> None:
     duplicates = assigned.execute(
-        "select account_id, group_key, contact_id from segments_audit.int_group_assignments "
+        "select account_id, group_key, contact_id from segments_audit.segment_group_assignments "
         "group by 1, 2, 3 having count(*) > 1"
     ).fetchall()
     assert duplicates == []
     # contacts in several ordered segments exist, so the uniqueness is not vacuous
     multi = assigned.execute(
-        "select count(*) from (select contact_id from segments_audit.int_segment_membership "
+        "select count(*) from (select contact_id from segments_audit.segment_memberships "
         "where account_id = 'acme' group by 1 having count(*) > 1) m"
     ).fetchone()[0]
     assert multi >= 2
     # never another account's contacts, a deleted one, or one created after the as-of date
     others = assigned.execute(
-        "select contact_id from segments_audit.int_group_assignments "
+        "select contact_id from segments_audit.segment_group_assignments "
         "where account_id <> 'acme' or contact_id in ('b1', 'c7', 'c8')"
     ).fetchall()
     assert others == []

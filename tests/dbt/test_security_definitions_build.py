@@ -185,7 +185,7 @@ def test_free_text_of_every_field_arrives_literally_and_leaks_nothing(
             assert secret not in text
     catalogue = db.execute(
         "select segment_key, name, description, owner, tags"
-        " from segments_audit.int_segment_catalogue where segment_key like 'hostile%'"
+        " from segments_audit.segment_catalogue where segment_key like 'hostile%'"
         " order by segment_key"
     ).fetchall()
     assert catalogue == [
@@ -198,8 +198,7 @@ def test_free_text_of_every_field_arrives_literally_and_leaks_nothing(
     ).fetchone() or [None]
     assert group_name == NAME
     members = db.execute(
-        "select count(*) from segments_audit.int_segment_membership"
-        " where segment_key = 'hostile_text'"
+        "select count(*) from segments_audit.segment_memberships where segment_key = 'hostile_text'"
     ).fetchone()
     assert members is not None and members[0] > 0  # email is_set: the rules ran as data
 

@@ -282,7 +282,12 @@ def built(
         load(db)
         api.compile_definitions()
         result = run_dbt(
-            ["build", "--no-partial-parse", "--select", "staging intermediate features segments"],
+            [
+                "build",
+                "--no-partial-parse",
+                "--select",
+                "staging intermediate marts features segments",
+            ],
             {"as_of": AS_OF.isoformat()},
         )
         yield db, result
@@ -295,7 +300,7 @@ def db(built: tuple[psycopg.Connection, Any]) -> psycopg.Connection:
 
 def members(db: psycopg.Connection, segment: str) -> set[str]:
     rows = db.execute(
-        "select contact_id from segments_audit.int_segment_membership "
+        "select contact_id from segments_audit.segment_memberships "
         "where account_id = 'acme' and segment_key = %s",
         (segment,),
     ).fetchall()
@@ -484,7 +489,7 @@ def test_an_invalid_timezone_falls_back_loudly(built: tuple[psycopg.Connection, 
 def test_segments_status_shows_the_timezone_fallback(
     built: tuple[psycopg.Connection, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from segmentation.cli import main as cli
+    from segmentation.cli.main import main as cli
 
     assert cli.main(["status"]) == 0
     out, err = capsys.readouterr()

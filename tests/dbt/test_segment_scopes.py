@@ -87,7 +87,7 @@ def _scopes(db: psycopg.Connection) -> dict[tuple[str, str], tuple[str, bool, st
 def _members(db: psycopg.Connection) -> dict[tuple[str, str], set[str]]:
     out: dict[tuple[str, str], set[str]] = {}
     for account, key, contact in db.execute(
-        "select account_id, segment_key, contact_id from segments_audit.int_segment_membership"
+        "select account_id, segment_key, contact_id from segments_audit.segment_memberships"
     ).fetchall():
         out.setdefault((account, key), set()).add(contact)
     return out
@@ -120,7 +120,7 @@ def test_an_account_override_disabling_a_template_builds_nothing_for_it(
     assert found[("acme", "reachable")] == {"a2"}
     assert found[("beta", "reachable")] == {"b1", "b2"}
     disabled = scoped.execute(
-        "select enabled, is_template from segments_audit.int_segment_catalogue "
+        "select enabled, is_template from segments_audit.segment_catalogue "
         "where account_id = 'beta' and segment_key = 'leads'"
     ).fetchall()
     assert disabled == [(False, False)]
@@ -132,7 +132,7 @@ def test_a_plus_account_skips_an_activity_template(scoped: psycopg.Connection) -
     assert found[("beta", "buyers")] == {"b1"}
     assert ("plusco", "buyers") not in found  # p1 bought, but plus has no activity
     catalogued = scoped.execute(
-        "select count(*) from segments_audit.int_segment_catalogue "
+        "select count(*) from segments_audit.segment_catalogue "
         "where account_id = 'plusco' and segment_key = 'buyers'"
     ).fetchone()[0]
     assert catalogued == 0
@@ -141,7 +141,7 @@ def test_a_plus_account_skips_an_activity_template(scoped: psycopg.Connection) -
 def test_the_catalogue_lists_exactly_the_scopes(scoped: psycopg.Connection) -> None:
     catalogue = scoped.execute(
         "select account_id, segment_key, is_template, enabled, model_name "
-        "from segments_audit.int_segment_catalogue order by 1, 2"
+        "from segments_audit.segment_catalogue order by 1, 2"
     ).fetchall()
     scopes = scoped.execute(
         "select account_id, segment_key, is_template, enabled, model_name "
@@ -156,7 +156,7 @@ def test_the_audit_expects_exactly_the_enabled_catalogue(scoped: psycopg.Connect
         "select account_id, segment_key from segments_audit.audit_expected_segments order by 1, 2"
     ).fetchall()
     catalogue = scoped.execute(
-        "select account_id, segment_key from segments_audit.int_segment_catalogue "
+        "select account_id, segment_key from segments_audit.segment_catalogue "
         "where enabled order by 1, 2"
     ).fetchall()
     assert expected == catalogue

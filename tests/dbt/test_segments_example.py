@@ -25,7 +25,7 @@ from _segments import (
     write_def,
 )
 
-from segmentation.cli import main as cli
+from segmentation.cli.main import main as cli
 from segmentation.compiler.sources import load_definitions
 from segmentation.errors import DbtError
 from segmentation.warehouse.dbt_runner import run_dbt
@@ -156,7 +156,7 @@ def test_catalogue_rows_and_hashes(built: Path, db: psycopg.Connection) -> None:
     rows = db.execute(
         "select account_id, segment_key, is_template, enabled, definition_hash, tags, "
         "expect_min_members, expect_max_change_pct, visibility, source_file "
-        "from segments_audit.int_segment_catalogue order by 1, 2"
+        "from segments_audit.segment_catalogue order by 1, 2"
     ).fetchall()
     by_key = {(r[0], r[1]): r for r in rows}
     assert set(by_key) == {

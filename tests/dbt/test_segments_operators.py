@@ -336,7 +336,7 @@ def test_disabled_segment_is_catalogued_not_built(
     _, found = built
     assert ("acme", "x_disabled") not in found
     row = db.execute(
-        "select enabled, model_name from segments_audit.int_segment_catalogue "
+        "select enabled, model_name from segments_audit.segment_catalogue "
         "where account_id = 'acme' and segment_key = 'x_disabled'"
     ).fetchone()
     assert row == (False, "seg__acme__x_disabled")
@@ -349,7 +349,7 @@ def test_membership_carries_as_of_and_hash(
 ) -> None:
     rows = db.execute(
         "select distinct m.as_of_date::text, m.definition_hash = c.definition_hash "
-        "from segments_audit.int_segment_membership as m "
-        "join segments_audit.int_segment_catalogue as c using (account_id, segment_key)"
+        "from segments_audit.segment_memberships as m "
+        "join segments_audit.segment_catalogue as c using (account_id, segment_key)"
     ).fetchall()
     assert rows == [(AS_OF, True)]

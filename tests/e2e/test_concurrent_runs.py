@@ -49,7 +49,7 @@ def test_two_real_runs_never_interleave_and_a_manual_build_is_not_published(
     db: psycopg.Connection, gx_dir: Path
 ) -> None:
     free_lease(db)
-    for name in ("int_segment_catalogue", "int_segment_membership", "int_group_assignments"):
+    for name in ("segment_catalogue", "segment_memberships", "segment_group_assignments"):
         db.execute(
             sql.SQL("drop table if exists {}").format(sql.Identifier("segments_audit", name))
         )

@@ -132,10 +132,10 @@ def test_first_run_publishes_everything(env: dict[str, str], state: dict[str, An
     assert run["state"] == "success", run["log"][-6000:]
     assert set(run["tasks"].values()) == {"success"}
     with psycopg.connect(autocommit=True) as conn:
-        candidate = _members(conn, "segments_audit.int_segment_membership")
+        candidate = _members(conn, "segments_audit.segment_memberships")
         serving = _members(conn, "segments_serving.segment_members")
         catalogue = conn.execute(
-            "select account_id, segment_key from segments_audit.int_segment_catalogue "
+            "select account_id, segment_key from segments_audit.segment_catalogue "
             "where enabled order by 1, 2"
         ).fetchall()
         snapshot = _serving(conn)
@@ -291,7 +291,7 @@ def test_quarantine_keeps_last_good_members_and_fails_the_run(
             "from segments_serving.segments"
         ).fetchall()
         serving = _members(conn, "segments_serving.segment_members")
-        candidate = _members(conn, "segments_audit.int_segment_membership")
+        candidate = _members(conn, "segments_audit.segment_memberships")
         recorded = conn.execute(
             "select count(*) from segments_history.segment_sizes where as_of = %s", (D2,)
         ).fetchone()[0]
@@ -312,7 +312,7 @@ def test_audit_global_failure_blocks_publish(env: dict[str, str]) -> None:
         before = _serving(conn)
         # A member from another tenant sneaks into the candidate.
         conn.execute(
-            "insert into segments_audit.int_segment_membership (account_id, segment_key, "
+            "insert into segments_audit.segment_memberships (account_id, segment_key, "
             "contact_id) values ('acme', 'loyal_customers', 'someone-from-globex')"
         )
 
@@ -330,7 +330,7 @@ def test_audit_global_failure_blocks_publish(env: dict[str, str]) -> None:
 def test_published_command_prints_counts_per_account(
     env: dict[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from segmentation.cli import main as cli
+    from segmentation.cli.main import main as cli
 
     assert cli.main(["published"]) == 0
 

@@ -82,7 +82,7 @@ def test_cross_tenant_and_deleted_members_are_global_failures(cand: psycopg.Conn
 def test_missing_catalogue_rows_are_global_failures(cand: psycopg.Connection) -> None:
     add_segment(cand, "acme", "vip", ["c0"])
     # Members of a segment without an enabled catalogue row.
-    cand.execute("insert into segments_audit.int_segment_membership values ('acme', 'ghost', 'c1')")
+    cand.execute("insert into segments_audit.segment_memberships values ('acme', 'ghost', 'c1')")
     # A disabled segment must not have built members either.
     add_segment(cand, "acme", "retired", ["c2"], enabled=False)
 
@@ -147,7 +147,7 @@ def test_exclusive_group_violation_is_global(db: psycopg.Connection, gx_dir: Pat
             "('acme', 'tier', true), ('acme', 'interests', false)"
         )
         db.execute(
-            "insert into segments_audit.int_group_assignments values "
+            "insert into segments_audit.segment_group_assignments values "
             "('acme', 'tier', 'c0', 'gold'), ('acme', 'tier', 'c1', 'gold'), "
             "('acme', 'tier', 'c1', 'silver'), "
             "('acme', 'interests', 'c2', 'gold'), ('acme', 'interests', 'c2', 'silver')"
@@ -213,7 +213,7 @@ def test_missing_candidate_is_a_global_failure(db: psycopg.Connection, gx_dir: P
 
     assert result.success is False
     assert len(result.global_failures) == 1
-    assert "int_segment_membership" in result.global_failures[0]
+    assert "segment_memberships" in result.global_failures[0]
     assert "build" in result.global_failures[0]
 
 
@@ -254,3 +254,17 @@ def test_committed_project_holds_no_credentials(pg_database: str) -> None:
     password = os.environ.get("PGPASSWORD")
     assert password and password not in text
     assert "password" not in text.lower()
+
+
+def test_committed_suites_are_what_audit_project_writes() -> None:
+    """expectations/suites/*.json are audit_project's output: same expectations, same SQL."""
+    from segmentation_dev import audit_project
+
+    def shape(expectation: dict) -> tuple:
+        return (expectation["type"], expectation.get("description"), expectation["kwargs"])
+
+    for name, expectations in audit_project._suites().items():
+        committed = json.loads((PROJECT / "expectations" / "suites" / f"{name}.json").read_text())
+        assert [shape(e) for e in committed["expectations"]] == [
+            shape(e.configuration.to_json_dict()) for e in expectations
+        ], name

@@ -62,7 +62,7 @@ def _expected(conn: psycopg.Connection) -> list[list]:
     """What the reader's statement must return once the current candidate is published."""
     rows = conn.execute(
         "select segment_key, count(*), sum(hashtext(contact_id)) "
-        "from segments_audit.int_segment_membership where account_id = 'acme' "
+        "from segments_audit.segment_memberships where account_id = 'acme' "
         "group by segment_key order by segment_key"
     ).fetchall()
     return [[s, n, int(h)] for s, n, h in rows]

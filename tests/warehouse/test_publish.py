@@ -274,6 +274,36 @@ def test_recipients_need_consent_and_a_valid_address_per_channel(
     assert rows == [("email", "new@example.com"), ("whatsapp", "+6281200000001")]
 
 
+def test_recipients_follow_the_staging_address_rules(state: psycopg.Connection) -> None:
+    # The one E.164 rule (dbt var address_rules): 8-15 digits, as staging keeps them. A
+    # 7-digit number is no recipient; nor an upper-case or '..' address staging would null.
+    set_contacts(
+        state,
+        [
+            ("seven", "acme", "Seven@Example.com", "+6212345", True, True, True),
+            ("eight", "acme", "a..b@example.com", "+62123456", True, True, True),
+            ("fifteen", "acme", "ok@example.co.id", "+621234567890123", True, True, True),
+            ("sixteen", "acme", None, "+6212345678901234", True, False, True),
+        ],
+    )
+    set_catalogue(state, [("acme", "vip")])
+    set_membership(state, {("acme", "vip"): ["seven", "eight", "fifteen", "sixteen"]})
+
+    publish(D1, "r1", {})
+
+    rows = state.execute(
+        "select contact_id, channel, address from segments_serving.broadcast_recipients "
+        "order by 1, 2"
+    ).fetchall()
+    assert rows == [
+        ("eight", "sms", "+62123456"),
+        ("eight", "whatsapp", "+62123456"),
+        ("fifteen", "email", "ok@example.co.id"),
+        ("fifteen", "sms", "+621234567890123"),
+        ("fifteen", "whatsapp", "+621234567890123"),
+    ]
+
+
 def test_group_assignments_follow_the_candidate_and_quarantine(
     state: psycopg.Connection,
 ) -> None:
@@ -287,11 +317,11 @@ def test_group_assignments_follow_the_candidate_and_quarantine(
     )
 
     state.execute(
-        "create table segments_audit.int_group_assignments "
+        "create table segments_audit.segment_group_assignments "
         "(account_id text, group_key text, contact_id text, segment_key text)"
     )
     state.execute(
-        "insert into segments_audit.int_group_assignments values "
+        "insert into segments_audit.segment_group_assignments values "
         "('acme', 'tier', 'c1', 'gold'), ('acme', 'tier', 'c2', 'silver'), "
         "('acme', 'tier', 'c3', 'silver'), ('acme', 'tier', 'c4', 'everyone_else')"
     )
@@ -308,9 +338,9 @@ def test_group_assignments_follow_the_candidate_and_quarantine(
     # gold is quarantined: c1 keeps its frozen gold assignment although the candidate drops
     # it; c3's new gold assignment waits for gold to publish, and silver (published) no
     # longer assigns c3; c2 stays in silver.
-    state.execute("truncate segments_audit.int_group_assignments")
+    state.execute("truncate segments_audit.segment_group_assignments")
     state.execute(
-        "insert into segments_audit.int_group_assignments values "
+        "insert into segments_audit.segment_group_assignments values "
         "('acme', 'tier', 'c2', 'silver'), ('acme', 'tier', 'c3', 'gold')"
     )
     publish(D3, "r2", {("acme", "gold"): "bounds"})
@@ -334,8 +364,8 @@ def test_older_as_of_is_refused_unless_rewinding_on_purpose(state: psycopg.Conne
 
 
 def test_missing_candidate_is_a_clear_error(state: psycopg.Connection) -> None:
-    state.execute("drop table segments_audit.int_segment_membership")
-    with pytest.raises(PublishError, match="int_segment_membership does not exist"):
+    state.execute("drop table segments_audit.segment_memberships")
+    with pytest.raises(PublishError, match="segment_memberships does not exist"):
         publish(D1, "r1", {})
     assert fingerprint(state)["publish_log"][0] == 0
 

@@ -45,11 +45,11 @@ def serving(pg_database: str) -> Iterator[psycopg.Connection]:
         set_catalogue(conn, [("acme", "vip"), ("globex", "vip")])
         set_membership(conn, {("acme", "vip"): ["a1", "a2"], ("globex", "vip"): ["g1"]})
         conn.execute(
-            "create table segments_audit.int_group_assignments "
+            "create table segments_audit.segment_group_assignments "
             "(account_id text, group_key text, contact_id text, segment_key text)"
         )
         conn.execute(
-            "insert into segments_audit.int_group_assignments values "
+            "insert into segments_audit.segment_group_assignments values "
             "('acme', 'tier', 'a1', 'vip'), ('globex', 'tier', 'g1', 'vip')"
         )
         conn.execute("insert into crm_raw.accounts (account_id, name) values ('zz_sec', 'x')")
@@ -132,8 +132,8 @@ def test_reader_sees_nothing_without_an_account(multiplexer: Login) -> None:
     [
         "crm_raw.contacts",
         "crm_raw.accounts",
-        "segments_audit.int_segment_membership",
-        "segments_audit.int_segment_catalogue",
+        "segments_audit.segment_memberships",
+        "segments_audit.segment_catalogue",
         "segments_staging.stg_crm__contacts",
         "segments_history.membership_changes",
         "segments_history.segment_sizes",
@@ -182,9 +182,9 @@ def test_pipeline_role_publishes_but_cannot_alter_serving(
     # In production dbt runs as the pipeline role and owns the candidate; here the superuser
     # created the fixtures, so hand the pipeline what dbt ownership would give it.
     for table in (
-        "segments_audit.int_segment_catalogue",
-        "segments_audit.int_segment_membership",
-        "segments_audit.int_group_assignments",
+        "segments_audit.segment_catalogue",
+        "segments_audit.segment_memberships",
+        "segments_audit.segment_group_assignments",
         "segments_staging.stg_crm__contacts",
     ):
         serving.execute(

@@ -75,12 +75,12 @@ def cand(db: psycopg.Connection) -> Iterator[psycopg.Connection]:
             },
         )
         conn.execute(
-            "create table segments_audit.int_group_assignments "
+            "create table segments_audit.segment_group_assignments "
             "(account_id text, group_key text, contact_id text, segment_key text)"
         )
         conn.execute(
-            "insert into segments_audit.int_group_assignments "
-            "select 'acme', 'tier', contact_id, 'vip' from segments_audit.int_segment_membership "
+            "insert into segments_audit.segment_group_assignments "
+            "select 'acme', 'tier', contact_id, 'vip' from segments_audit.segment_memberships "
             "where segment_key = 'vip' and account_id = 'acme'"
         )
         conn.execute(
@@ -109,32 +109,32 @@ def _audit(run_id: str, as_of: dt.date = D1) -> audit.AuditResult:
 REBUILDS = {
     # acme/vip shrinks (55 -> 5 members), as in the issue
     "fewer members": (
-        "delete from segments_audit.int_segment_membership "
+        "delete from segments_audit.segment_memberships "
         "where account_id = 'acme' and segment_key = 'vip' and contact_id > 'c004'",
         "acme/vip: members: 55 -> 5 row(s)",
     ),
     # same count, other contacts: only the content hash can tell
     "same count, other members": (
-        "update segments_audit.int_segment_membership set contact_id = 'c119' "
+        "update segments_audit.segment_memberships set contact_id = 'c119' "
         "where account_id = 'acme' and segment_key = 'vip' and contact_id = 'c000'",
         "acme/vip: members: 55 row(s), content hash",
     ),
     "a member of a new segment": (
-        "insert into segments_audit.int_segment_membership values ('globex', 'new', 'g1')",
+        "insert into segments_audit.segment_memberships values ('globex', 'new', 'g1')",
         "globex/new: members: not in the audited candidate",
     ),
     "catalogue: looser bounds": (
-        "update segments_audit.int_segment_catalogue set expect_max_members = 1000000 "
+        "update segments_audit.segment_catalogue set expect_max_members = 1000000 "
         "where account_id = 'globex' and segment_key = 'vip'",
         "globex/vip: catalogue row",
     ),
     "catalogue: segment disabled": (
-        "update segments_audit.int_segment_catalogue set enabled = false "
+        "update segments_audit.segment_catalogue set enabled = false "
         "where account_id = 'acme' and segment_key = 'buyers'",
         "acme/buyers: catalogue row",
     ),
     "group assignments": (
-        "update segments_audit.int_group_assignments set segment_key = 'buyers' "
+        "update segments_audit.segment_group_assignments set segment_key = 'buyers' "
         "where contact_id = 'c001'",
         "acme/tier: group assignments",
     ),
@@ -187,7 +187,7 @@ def test_the_audited_candidate_publishes_and_a_retry_after_a_rebuild_is_refused(
     # The publish task is retried after someone else's build (for the next day) changed the
     # candidate.
     cand.execute(
-        "delete from segments_audit.int_segment_membership where contact_id > 'c010' "
+        "delete from segments_audit.segment_memberships where contact_id > 'c010' "
         "and account_id = 'acme'"
     )
     cand.execute("update segments_audit.int_segment_as_of set as_of_date = %s", (D2,))
@@ -233,7 +233,7 @@ def test_a_rebuild_during_the_audit_fails_the_audit(
     def checkpoint_with_a_concurrent_build(run_id: str, as_of: dt.date) -> object:
         with psycopg.connect(autocommit=True) as other:
             other.execute(
-                "delete from segments_audit.int_segment_membership where segment_key = 'vip' "
+                "delete from segments_audit.segment_memberships where segment_key = 'vip' "
                 "and account_id = 'globex' and contact_id <> 'g0'"
             )
         return real(run_id, as_of)

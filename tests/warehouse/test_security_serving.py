@@ -22,7 +22,7 @@ from _publish import (
 from _serving import account_login, known_accounts, multiplexer_login
 from psycopg import errors, sql
 
-from segmentation.cli import main as cli
+from segmentation.cli.main import main as cli
 from segmentation.errors import DatabaseError, SecuritySetupError
 from segmentation.steps.publish import publish
 from segmentation.warehouse import bootstrap, security
@@ -54,13 +54,13 @@ def serving(pg_database: str) -> Iterator[psycopg.Connection]:
         membership[("initech", "i_only")] = [f"initech{i}" for i in range(SIZES["initech"])]
         set_membership(conn, membership)
         conn.execute(
-            "create table segments_audit.int_group_assignments "
+            "create table segments_audit.segment_group_assignments "
             "(account_id text, group_key text, contact_id text, segment_key text)"
         )
         conn.execute(
-            "insert into segments_audit.int_group_assignments "
+            "insert into segments_audit.segment_group_assignments "
             "select account_id, 'tier', contact_id, segment_key "
-            "from segments_audit.int_segment_membership where segment_key = 'vip'"
+            "from segments_audit.segment_memberships where segment_key = 'vip'"
         )
         publish(dt.date(2026, 11, 1), "hostile-reader", {})
         for table in TENANT_TABLES:

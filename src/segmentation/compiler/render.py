@@ -3,8 +3,8 @@
 For every enabled segment: models/segments/generated/seg__<account>__<key>.sql (templates:
 seg__all__<key>.sql), a thin model that calls the `segment_model` macro with the
 normalised tree. Plus macros/segments/generated/segment_registry.sql, the list of all
-definitions that int_segment_scopes (templates per account), int_segment_membership and
-int_segment_catalogue read.
+definitions that int_segment_scopes (templates per account), segment_memberships and
+segment_catalogue read.
 
 Values reach the files only inside Jinja string literals made by `jinja_string`, whose JSON
 escapes every character that could end the string or open a Jinja tag, so no YAML value

@@ -11,7 +11,7 @@ A contact is assigned to the first segment in `order` it is a member of; with `f
 contacts matching none are assigned to that label, so the group is collectively exhaustive.
 The compiler renders them into the macro `segment_group_registry()` (like the segment
 registry; compiler/group_registry.py); the models `int_group_catalogue` and
-`int_group_assignments` read it.
+`segment_group_assignments` read it.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ candidate, so every GX asset exists even when optional relations (exclusive grou
   receive, derived from membership and staged contacts by the publish rule: consent true
   for the channel and an address present. The audit then checks consent and address format;
 - audit_expected_segments: the enabled segments the definitions declare (int_segment_scopes,
-  sql/expected_segments.sql), so a missing catalogue row is caught.
+  sql/audit.sql, query `expected`), so a missing catalogue row is caught.
 
 Failures of suite `segment_bounds` quarantine single segments; any other failure is global
 and blocks the publish.
@@ -125,81 +125,25 @@ def copy_gx_project(target: Path) -> Path:
 _AUDIT = settings.SCHEMA_AUDIT
 _STAGING = settings.SCHEMA_STAGING
 
-_REQUIRED = ("int_segment_membership", "int_segment_catalogue", "int_segment_scopes")
+_REQUIRED = ("segment_memberships", "segment_catalogue", "int_segment_scopes")
 
 # What the audit fingerprints: the live candidate relations publish reads (and the as-of).
 _CANDIDATE = {
-    "membership": f"{_AUDIT}.int_segment_membership",
-    "catalogue": f"{_AUDIT}.int_segment_catalogue",
-    "groups": f"{_AUDIT}.int_group_assignments",
+    "membership": f"{_AUDIT}.segment_memberships",
+    "catalogue": f"{_AUDIT}.segment_catalogue",
+    "groups": f"{_AUDIT}.segment_group_assignments",
     "contacts": f"{_STAGING}.stg_crm__contacts",
     "as_of": f"{_AUDIT}.int_segment_as_of",
 }
 
-_SIZES = f"""
-drop table if exists {_AUDIT}.audit_candidate_sizes;
-create table {_AUDIT}.audit_candidate_sizes as
-select
-    c.account_id,
-    c.segment_key,
-    coalesce(m.member_count, 0)::bigint as member_count,
-    c.expect_min_members as min_members,
-    c.expect_max_members as max_members,
-    coalesce(c.expect_max_change_pct, 50)::numeric as max_change_pct,
-    null::bigint as last_published_count
-from {_AUDIT}.int_segment_catalogue as c
-left join (
-    select account_id, segment_key, count(*) as member_count
-    from {_AUDIT}.int_segment_membership
-    group by account_id, segment_key
-) as m on c.account_id = m.account_id and c.segment_key = m.segment_key
-where c.enabled;
-"""
 
-_GROUPS = f"""
-drop table if exists {_AUDIT}.audit_group_assignments;
-create table {_AUDIT}.audit_group_assignments as
-select
-    ga.account_id::text as account_id,
-    ga.group_key::text as group_key,
-    ga.contact_id::text as contact_id,
-    ga.segment_key::text as segment_key,
-    coalesce(gc.exclusive, false) as exclusive
-from {_AUDIT}.int_group_assignments as ga
-left join {_AUDIT}.int_group_catalogue as gc
-    on ga.account_id = gc.account_id and ga.group_key = gc.group_key;
-"""
-
-_NO_GROUPS = f"""
-drop table if exists {_AUDIT}.audit_group_assignments;
-create table {_AUDIT}.audit_group_assignments (
-    account_id text, group_key text, contact_id text, segment_key text, exclusive boolean
-);
-"""
-
-# The publish rule for recipients. Staging already nulls unparseable phones and emails, so
-# the format checks in suite `recipients` guard that contract, not the filter here.
-_RECIPIENTS = f"""
-drop table if exists {_AUDIT}.audit_candidate_recipients;
-create table {_AUDIT}.audit_candidate_recipients as
-select
-    m.account_id,
-    m.segment_key,
-    m.contact_id,
-    ch.channel,
-    ch.address,
-    ch.consent
-from {_AUDIT}.int_segment_membership as m
-inner join {_STAGING}.stg_crm__contacts as c
-    on m.account_id = c.account_id and m.contact_id = c.contact_id
-cross join lateral (
-    values
-        ('whatsapp', c.phone, c.consent_whatsapp),
-        ('sms', c.phone, c.consent_sms),
-        ('email', c.email, c.consent_email)
-) as ch (channel, address, consent)
-where ch.consent and nullif(ch.address, '') is not null;
-"""
+def _run(
+    conn: psycopg.Connection,
+    query: str,
+    params: dict[str, Any] | None = None,
+    **relations: sql.Composable,
+) -> None:
+    database.run_sql(conn, "audit.sql", query, params, **relations)
 
 
 def _relation_exists(conn: psycopg.Connection, schema: str, name: str) -> bool:
@@ -220,22 +164,34 @@ def prepare_relations(last_counts: Mapping[tuple[str, str], int]) -> control.Fin
                 f"{_AUDIT}. Run the build step (`dbt build`) before the audit."
             )
         prints = control.fingerprint(conn, _CANDIDATE)
-        conn.execute(_SIZES)
+        _run(conn, "sizes")
         with conn.cursor() as cur:
             cur.executemany(
-                f"update {_AUDIT}.audit_candidate_sizes set last_published_count = %s "
-                "where account_id = %s and segment_key = %s",
-                [(count, account, segment) for (account, segment), count in last_counts.items()],
+                database.statements("audit.sql", "last_published_count")[0],
+                [
+                    {"count": count, "account_id": account, "segment_key": segment}
+                    for (account, segment), count in last_counts.items()
+                ],
             )
         groups = all(
             _relation_exists(conn, _AUDIT, r)
-            for r in ("int_group_assignments", "int_group_catalogue")
+            for r in ("segment_group_assignments", "int_group_catalogue")
         )
-        conn.execute(_GROUPS if groups else _NO_GROUPS)
-        conn.execute(_RECIPIENTS)
-        conn.execute(
-            sql.SQL(database.read_sql("expected_segments.sql")).format(audit=sql.Identifier(_AUDIT))
+        _run(conn, "groups" if groups else "no_groups")
+        rules = settings.address_rules()
+        recipients = database.statements(
+            "recipients.sql",
+            "recipients",
+            members=sql.Identifier(*_CANDIDATE["membership"].split(".")),
+            contacts=sql.Identifier(*_CANDIDATE["contacts"].split(".")),
+        )[0]
+        _run(
+            conn,
+            "recipients",
+            {"e164_rule": rules["e164"], "email_rule": rules["email"]},
+            recipients=recipients,
         )
+        _run(conn, "expected")
     return prints
 
 

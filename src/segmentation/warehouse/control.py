@@ -37,7 +37,7 @@ from segmentation.warehouse import database, security
 
 log = logging.getLogger(__name__)
 
-SCHEMA = "segments_control"
+SCHEMA = settings.SCHEMA_CONTROL
 LEASE_TABLES = ("run_lease",)
 AUDIT_TABLES = ("audits", "audit_fingerprints")
 LOCK_TABLE = "publish_lock"
@@ -56,10 +56,7 @@ def apply(conn: psycopg.Connection) -> None:
     # Like the other DDL scripts: skipped when everything is in place, so init takes no lock
     # that could wait for a running audit or publish.
     database.read_sql_if_missing(conn, "control.sql")
-    conn.execute(
-        "insert into segments_control.run_lease (lease) values ('candidate') "
-        "on conflict (lease) do nothing"
-    )
+    database.run_sql(conn, "run_lease.sql", "ensure_row")
     schema = sql.Identifier(SCHEMA)
     reader, pipeline = (
         sql.Identifier(security.reader_role()),
@@ -182,7 +179,7 @@ def relation_or_empty(conn: psycopg.Connection, kind: str, name: str | None) -> 
 def fingerprint(conn: psycopg.Connection, relations: Mapping[str, str | None]) -> Fingerprint:
     """The fingerprint of the candidate in `relations` (kind -> relation; None: absent)."""
     query = sql.SQL(database.read_sql("fingerprint.sql")).format(
-        **{kind: relation_or_empty(conn, kind, relations.get(kind)) for kind in RELATIONS}
+        **{f"{kind}_rel": relation_or_empty(conn, kind, relations.get(kind)) for kind in RELATIONS}
     )
     rows = conn.execute(query).fetchall()
     return Fingerprint({(p, a, k): (int(n), h) for p, a, k, n, h in rows})
@@ -197,21 +194,32 @@ def record_audit(
     quarantined: Mapping[tuple[str, str], str],
 ) -> int:
     """Persist an audit and the fingerprint of what it checked; returns its audit_id."""
-    conn.execute(
-        "delete from segments_control.audits where audited_at < now() - %s::interval",
-        (AUDIT_RETENTION,),
-    )
-    audit_id = conn.execute(
-        "insert into segments_control.audits (run_id, as_of, global_failures, quarantined) "
-        "values (%s, %s, %s, %s) returning audit_id",
-        (run_id, as_of, global_failures, json.dumps(_quarantine_list(quarantined))),
+    database.run_sql(conn, "audit_records.sql", "delete_old", {"retention": AUDIT_RETENTION})
+    audit_id = database.run_sql(
+        conn,
+        "audit_records.sql",
+        "insert_audit",
+        {
+            "run_id": run_id,
+            "as_of": as_of,
+            "global_failures": global_failures,
+            "quarantined": json.dumps(_quarantine_list(quarantined)),
+        },
     ).fetchone()[0]
     with conn.cursor() as cur:
         cur.executemany(
-            "insert into segments_control.audit_fingerprints "
-            "(audit_id, part, account_id, item_key, row_count, content_hash) "
-            "values (%s, %s, %s, %s, %s, %s)",
-            [(audit_id, *key, *value) for key, value in prints.parts.items()],
+            database.statements("audit_records.sql", "insert_fingerprint")[0],
+            [
+                {
+                    "audit_id": audit_id,
+                    "part": part,
+                    "account_id": account,
+                    "item_key": item,
+                    "row_count": count,
+                    "content_hash": digest,
+                }
+                for (part, account, item), (count, digest) in prints.parts.items()
+            ],
         )
     return audit_id
 
@@ -228,17 +236,11 @@ class RecordedAudit:
 
 
 def load_audit(conn: psycopg.Connection, audit_id: int) -> RecordedAudit | None:
-    row = conn.execute(
-        "select run_id, as_of, audited_at, global_failures, quarantined "
-        "from segments_control.audits where audit_id = %s",
-        (audit_id,),
-    ).fetchone()
+    row = database.run_sql(conn, "audit_records.sql", "audit", {"audit_id": audit_id}).fetchone()
     if row is None:
         return None
-    parts = conn.execute(
-        "select part, account_id, item_key, row_count, content_hash "
-        "from segments_control.audit_fingerprints where audit_id = %s",
-        (audit_id,),
+    parts = database.run_sql(
+        conn, "audit_records.sql", "fingerprint", {"audit_id": audit_id}
     ).fetchall()
     return RecordedAudit(
         audit_id,
@@ -300,23 +302,9 @@ class Lease:
         )
 
 
-_LEASE_QUERY = """
-select
-    l.run_id, l.as_of, l.acquired_at, l.expires_at, l.holder,
-    l.session_pid is not null as attached,
-    l.session_pid is not null and exists (
-        select 1 from pg_stat_activity as a
-        where a.pid = l.session_pid and a.application_name = %(prefix)s || l.session_token
-    ) as step_alive,
-    l.expires_at < now() as expired
-from segments_control.run_lease as l
-where l.lease = 'candidate'
-"""
-
-
 def current_lease(conn: psycopg.Connection, *, for_update: bool = False) -> Lease:
-    query = _LEASE_QUERY + (" for update of l" if for_update else "")
-    row = conn.execute(query, {"prefix": _APP_PREFIX}).fetchone()
+    query = "current_for_update" if for_update else "current"
+    row = database.run_sql(conn, "run_lease.sql", query, {"prefix": _APP_PREFIX}).fetchone()
     if row is None:
         raise RunLockedError(
             "segments_control.run_lease has no row: run `segments db init` (it creates it)."
@@ -398,19 +386,10 @@ def _acquire(conn: psycopg.Connection, as_of: dt.date, run_id: str, token: str) 
                 "expired" if lease.expired else "its step's process is gone",
                 run_id,
             )
-        conn.execute(
-            """
-            update segments_control.run_lease set
-                run_id = %(run_id)s,
-                as_of = %(as_of)s,
-                acquired_at = case when %(mine)s then acquired_at else now() end,
-                renewed_at = now(),
-                expires_at = now() + %(ttl)s::interval,
-                holder = %(holder)s,
-                session_pid = pg_backend_pid(),
-                session_token = %(token)s
-            where lease = 'candidate'
-            """,
+        database.run_sql(
+            conn,
+            "run_lease.sql",
+            "acquire",
             {
                 "run_id": run_id,
                 "as_of": as_of,
@@ -424,28 +403,16 @@ def _acquire(conn: psycopg.Connection, as_of: dt.date, run_id: str, token: str) 
 
 
 def _detach(conn: psycopg.Connection, run_id: str, token: str) -> None:
-    conn.execute(
-        """
-        update segments_control.run_lease set
-            renewed_at = now(), expires_at = now() + %(ttl)s::interval,
-            session_pid = null, session_token = null
-        where run_id = %(run_id)s and session_token = %(token)s
-        """,
+    database.run_sql(
+        conn,
+        "run_lease.sql",
+        "detach",
         {"run_id": run_id, "token": token, "ttl": lease_ttl()},
     )
 
 
 def _release(conn: psycopg.Connection, run_id: str) -> bool:
-    row = conn.execute(
-        """
-        update segments_control.run_lease set
-            run_id = null, as_of = null, acquired_at = null, renewed_at = now(),
-            expires_at = null, holder = null, session_pid = null, session_token = null
-        where run_id = %s
-        returning lease
-        """,
-        (run_id,),
-    ).fetchone()
+    row = database.run_sql(conn, "run_lease.sql", "release", {"run_id": run_id}).fetchone()
     if row:
         log.info("run %s released the candidate lease", run_id)
     return row is not None
@@ -459,9 +426,7 @@ def release(run_id: str) -> bool:
 
 def check_not_taken(conn: psycopg.Connection, run_id: str) -> None:
     """Inside publish's transaction: refuse when another run holds the lease now."""
-    row = conn.execute(
-        "select run_id from segments_control.run_lease where lease = 'candidate' for share"
-    ).fetchone()
+    row = database.run_sql(conn, "run_lease.sql", "holder_for_share").fetchone()
     if row and row[0] is not None and row[0] != run_id:
         lease = current_lease(conn)
         raise RunLockedError(

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from importlib import resources
+from typing import Any
 
 import psycopg
+from psycopg import sql
 
+from segmentation import settings
 from segmentation.errors import DatabaseError
 
 
@@ -33,6 +37,59 @@ def transaction(dbname: str | None = None) -> Iterator[psycopg.Connection]:
 
 def read_sql(name: str) -> str:
     return resources.files("segmentation.warehouse.sql").joinpath(name).read_text()
+
+
+def schemas() -> dict[str, sql.Identifier]:
+    """The schema placeholders of the SQL files: {raw}, {staging}, {audit}, {serving},
+    {history} and {control}, from segmentation.settings."""
+    return {
+        "raw": sql.Identifier(settings.SCHEMA_RAW),
+        "staging": sql.Identifier(settings.SCHEMA_STAGING),
+        "audit": sql.Identifier(settings.SCHEMA_AUDIT),
+        "serving": sql.Identifier(settings.SCHEMA_SERVING),
+        "history": sql.Identifier(settings.SCHEMA_HISTORY),
+        "control": sql.Identifier(settings.SCHEMA_CONTROL),
+    }
+
+
+# `-- name: <query>` starts a named query of a SQL file; it runs to the next one.
+_NAMED_QUERY = re.compile(r"^-- name: (\w+)[ \t]*$", re.MULTILINE)
+_COMMENT_LINE = re.compile(r"^[ \t]*--[^\n]*$", re.MULTILINE)
+
+
+@functools.cache
+def _named_queries(name: str) -> dict[str, tuple[str, ...]]:
+    parts = _NAMED_QUERY.split(read_sql(name))
+    return {
+        query: tuple(s.strip() for s in _COMMENT_LINE.sub("", body).split(";") if s.strip())
+        for query, body in zip(parts[1::2], parts[2::2], strict=True)
+    }
+
+
+def statements(name: str, query: str, **relations: sql.Composable) -> list[sql.Composed]:
+    """The statements of the named query `query` in SQL file `name`.
+
+    Placeholders in braces are identifiers: the schemas (`schemas()`) and `relations`.
+    Values stay %(name)s placeholders, bound by the caller.
+    """
+    return [sql.SQL(text).format(**schemas(), **relations) for text in _named_queries(name)[query]]
+
+
+def run_sql(
+    conn: psycopg.Connection,
+    name: str,
+    query: str,
+    params: Mapping[str, Any] | None = None,
+    **relations: sql.Composable,
+) -> psycopg.Cursor:
+    """Execute the statements of named query `query` of SQL file `name` in order, binding
+    `params`; return the cursor of the last one (for its rows)."""
+    cursor = None
+    for statement in statements(name, query, **relations):
+        cursor = conn.execute(statement, params)
+    if cursor is None:
+        raise ValueError(f"{name}: query {query!r} has no statement")
+    return cursor
 
 
 # The objects a DDL script creates "if not exists": tables and schemas by qualified name, and
@@ -77,7 +134,7 @@ def create_database(name: str) -> None:
     with connect("postgres", autocommit=True) as conn:
         exists = conn.execute("select 1 from pg_database where datname = %s", (name,)).fetchone()
         if not exists:
-            conn.execute(psycopg.sql.SQL("create database {}").format(psycopg.sql.Identifier(name)))
+            conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
 
 
 def drop_database(name: str) -> None:

@@ -17,7 +17,7 @@ def drop_except(schema: str, prefixes: Iterable[str], keep: Collection[str]) -> 
     query = sql.SQL(database.read_sql("generated_relations.sql"))
     dropped: list[str] = []
     with database.connect(autocommit=True) as conn:
-        rows = conn.execute(query, (schema, list(prefixes))).fetchall()
+        rows = conn.execute(query, {"schema": schema, "prefixes": list(prefixes)}).fetchall()
         for name, kind in sorted(rows):
             if name in keep:
                 continue

@@ -457,8 +457,8 @@ _OWN_GRANTS = "role_name = current_user::text"
 # index condition on the leading account_id of every serving index (an IN (subquery) here
 # would be a per-row hashed SubPlan filter, and a seq scan over every tenant's rows).
 _BY_LOGIN = (
-    "account_id = any (array(select m.account_id from segments_serving.reader_accounts as m "
-    "where m.role_name = current_user::text))"
+    f"account_id = any (array(select m.account_id from {settings.SCHEMA_SERVING}.{READER_ACCOUNTS} "
+    "as m where m.role_name = current_user::text))"
 )
 # An unset setting is NULL and a reset one is '': both match no row.
 _BY_SETTING = f"account_id = nullif(current_setting('{ACCOUNT_SETTING}', true), '')"

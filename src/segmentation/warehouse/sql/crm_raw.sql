@@ -10,7 +10,7 @@ create schema if not exists crm_raw;
 
 create table if not exists crm_raw.accounts (
     account_id text primary key,
-    name text,
+    name text,  -- noqa: RF04
     package text,                      -- plus | ultimate | 360
     timezone text not null default 'Asia/Jakarta',  -- IANA name
     _loaded_at timestamptz not null default now()
@@ -19,7 +19,7 @@ create table if not exists crm_raw.accounts (
 create table if not exists crm_raw.users (
     user_id text,
     account_id text,
-    name text,
+    name text,  -- noqa: RF04
     email text,
     team text,
     _loaded_at timestamptz not null default now()
@@ -59,7 +59,7 @@ create table if not exists crm_raw.contacts (
 create table if not exists crm_raw.companies (
     company_id text,
     account_id text,
-    name text,
+    name text,  -- noqa: RF04
     industry text,
     employee_count integer,
     annual_revenue numeric,
@@ -84,7 +84,7 @@ create table if not exists crm_raw.deals (
     contact_id text,
     company_id text,
     pipeline text,
-    stage text,
+    stage text,  -- noqa: RF04
     status text,                       -- open | won | lost
     amount numeric,
     currency text,
@@ -126,7 +126,7 @@ create table if not exists crm_raw.conversations (
 create table if not exists crm_raw.campaigns (
     campaign_id text,
     account_id text,
-    name text,
+    name text,  -- noqa: RF04
     channel text,
     sent_at timestamptz,
     created_by text,

@@ -5,9 +5,9 @@ select
 from pg_class as c
 inner join pg_namespace as n on c.relnamespace = n.oid
 where
-    n.nspname = %s
+    n.nspname = %(schema)s
     and c.relkind in ('r', 'p', 'v', 'm')
     and exists (
-        select 1 from unnest(%s::text []) as p (prefix)
+        select 1 from unnest(%(prefixes)s::text[]) as p (prefix)
         where starts_with(c.relname, p.prefix)
     )

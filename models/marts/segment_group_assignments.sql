@@ -19,7 +19,7 @@ group_entries as (
 ),
 
 membership as (
-    select * from {{ ref('int_segment_membership') }}
+    select * from {{ ref('segment_memberships') }}
 ),
 
 as_of as (

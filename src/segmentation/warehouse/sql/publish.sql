@@ -1,0 +1,392 @@
+-- The atomic publish (segmentation.publish): every statement runs in the one publish
+-- transaction, in the order of the named queries below. Schemas and relations are filled in
+-- by psycopg.sql ({serving}, {candidate_groups}, ...); values are bound (%(as_of)s, ...).
+-- pub_* tables are temporary and dropped at commit or rollback.
+
+-- name: last_published_counts
+select
+    account_id,
+    segment_key,
+    member_count
+from {serving}.segments
+where published_at is not null;
+
+-- name: latest_as_of
+select max(as_of) from {serving}.publish_log;
+
+-- name: snapshot
+-- Copy the candidate: everything below reads the copies, so the fingerprint verified is
+-- exactly what is published, whatever a concurrent build does to the live relations.
+create temp table pub_cand_members on commit drop as
+select
+    account_id,
+    segment_key,
+    contact_id
+from {audit}.segment_memberships;
+
+create temp table pub_cand_catalogue on commit drop as
+select
+    account_id,
+    segment_key,
+    name,
+    description,
+    owner,
+    visibility,
+    tags,
+    enabled,
+    definition_hash,
+    expect_min_members,
+    expect_max_members,
+    expect_max_change_pct
+from {audit}.segment_catalogue;
+
+-- {candidate_groups} is the relation, or an empty one when the groups were not built.
+create temp table pub_cand_groups on commit drop as
+select
+    g.account_id,
+    g.group_key,
+    g.contact_id,
+    g.segment_key
+from {candidate_groups} as g;
+
+create temp table pub_cand_contacts on commit drop as
+select
+    contact_id,
+    account_id,
+    email,
+    phone,
+    consent_whatsapp,
+    consent_email,
+    consent_sms
+from {staging}.stg_crm__contacts;
+
+analyze pub_cand_members, pub_cand_catalogue, pub_cand_groups, pub_cand_contacts;
+
+-- name: prepare
+create temp table pub_quarantine on commit drop as
+select
+    q.account_id,
+    q.segment_key,
+    q.reason
+from unnest(%(q_acc)s::text[], %(q_seg)s::text[], %(q_reason)s::text[])
+    as q (account_id, segment_key, reason);
+
+create temp table pub_catalogue on commit drop as
+select distinct on (c.account_id, c.segment_key)
+    c.account_id,
+    c.segment_key,
+    coalesce(c.name, c.segment_key) as name,  -- noqa: RF04
+    c.description,
+    c.owner,
+    c.visibility,
+    coalesce(c.tags, array[]::text[])::text[] as tags,
+    c.definition_hash,
+    q.reason as quarantine_reason,
+    q.account_id is not null as quarantined
+from pub_cand_catalogue as c
+left join pub_quarantine as q
+    on c.account_id = q.account_id and c.segment_key = q.segment_key
+where c.enabled
+order by c.account_id, c.segment_key;
+
+create temp table pub_members on commit drop as
+select distinct
+    m.account_id,
+    m.segment_key,
+    m.contact_id
+from pub_cand_members as m
+inner join pub_catalogue as c
+    on m.account_id = c.account_id and m.segment_key = c.segment_key
+where not c.quarantined and m.contact_id is not null;
+
+alter table pub_members add primary key (account_id, segment_key, contact_id);
+
+analyze pub_catalogue, pub_members;
+
+-- name: write_members
+-- Segments that were removed from the definitions or disabled.
+delete from {serving}.segment_members as s
+where not exists (
+    select 1 from pub_catalogue as c
+    where c.account_id = s.account_id and c.segment_key = s.segment_key
+);
+
+-- Exits from published segments (quarantined ones keep their members).
+delete from {serving}.segment_members as s
+using pub_catalogue as c
+where
+    c.account_id = s.account_id
+    and c.segment_key = s.segment_key
+    and not c.quarantined
+    and not exists (
+        select 1 from pub_members as m
+        where
+            m.account_id = s.account_id
+            and m.segment_key = s.segment_key
+            and m.contact_id = s.contact_id
+    );
+
+-- Only a deliberate rewind can find a continuing member whose membership starts later.
+update {serving}.segment_members as s
+set member_since = %(as_of)s
+from pub_members as m
+where
+    m.account_id = s.account_id
+    and m.segment_key = s.segment_key
+    and m.contact_id = s.contact_id
+    and s.member_since > %(as_of)s;
+
+-- Entries: a continuing member keeps member_since, a new one starts today.
+insert into {serving}.segment_members
+(account_id, segment_key, contact_id, member_since)
+select
+    m.account_id,
+    m.segment_key,
+    m.contact_id,
+    %(as_of)s as member_since
+from pub_members as m
+where not exists (
+    select 1 from {serving}.segment_members as s
+    where
+        s.account_id = m.account_id
+        and s.segment_key = m.segment_key
+        and s.contact_id = m.contact_id
+);
+
+-- name: write_segments
+delete from {serving}.segments as s
+where not exists (
+    select 1 from pub_catalogue as c
+    where c.account_id = s.account_id and c.segment_key = s.segment_key
+);
+
+with n as (
+    select
+        account_id,
+        segment_key,
+        count(*)::integer as members
+    from pub_members
+    group by account_id, segment_key
+)
+
+insert into {serving}.segments (
+    account_id, segment_key, name, description, owner, visibility, tags,
+    definition_hash, member_count, as_of, published_at, stale, stale_reason
+)
+select
+    c.account_id,
+    c.segment_key,
+    c.name,
+    c.description,
+    c.owner,
+    c.visibility,
+    c.tags,
+    c.definition_hash,
+    coalesce(n.members, 0) as member_count,
+    %(as_of)s as as_of,
+    %(published_at)s as published_at,
+    false as stale,
+    null as stale_reason
+from pub_catalogue as c
+left join n on c.account_id = n.account_id and c.segment_key = n.segment_key
+where not c.quarantined
+on conflict (account_id, segment_key) do update set
+    name = excluded.name,
+    description = excluded.description,
+    owner = excluded.owner,
+    visibility = excluded.visibility,
+    tags = excluded.tags,
+    definition_hash = excluded.definition_hash,
+    member_count = excluded.member_count,
+    as_of = excluded.as_of,
+    published_at = excluded.published_at,
+    stale = false,
+    stale_reason = null;
+
+-- Quarantined: the last good row stays as it was, flagged. A segment that never published
+-- gets a row without membership (as_of and published_at NULL) so Broadcast sees why.
+update {serving}.segments as s
+set stale = true, stale_reason = c.quarantine_reason
+from pub_catalogue as c
+where c.quarantined and c.account_id = s.account_id and c.segment_key = s.segment_key;
+
+insert into {serving}.segments (
+    account_id, segment_key, name, description, owner, visibility, tags,
+    definition_hash, member_count, as_of, published_at, stale, stale_reason
+)
+select
+    c.account_id,
+    c.segment_key,
+    c.name,
+    c.description,
+    c.owner,
+    c.visibility,
+    c.tags,
+    c.definition_hash,
+    0 as member_count,
+    null as as_of,
+    null as published_at,
+    true as stale,
+    c.quarantine_reason as stale_reason
+from pub_catalogue as c
+where c.quarantined
+on conflict (account_id, segment_key) do nothing;
+
+-- name: write_groups
+create temp table pub_groups on commit drop as
+select
+    account_id,
+    group_key,
+    contact_id,
+    segment_key
+from {serving}.group_assignments
+with no data;
+
+-- pub_cand_groups is empty when the group relations have not been built.
+insert into pub_groups
+select distinct on (g.account_id, g.group_key, g.contact_id)
+    g.account_id,
+    g.group_key,
+    g.contact_id,
+    g.segment_key
+from pub_cand_groups as g
+where
+    g.contact_id is not null and not exists (
+        -- segment_key may also be a group's fallback label, not in the catalogue
+        select 1 from pub_catalogue as c
+        where
+            c.quarantined
+            and c.account_id = g.account_id
+            and c.segment_key = g.segment_key
+    )
+order by g.account_id, g.group_key, g.contact_id, g.segment_key;
+
+-- A quarantined segment keeps its assignments, unless the audited candidate now assigns
+-- that contact to another segment of the group (one assignment per contact and group).
+insert into pub_groups
+select
+    s.account_id,
+    s.group_key,
+    s.contact_id,
+    s.segment_key
+from {serving}.group_assignments as s
+inner join pub_catalogue as c
+    on s.account_id = c.account_id and s.segment_key = c.segment_key
+where c.quarantined and not exists (
+    select 1 from pub_groups as g
+    where
+        g.account_id = s.account_id
+        and g.group_key = s.group_key
+        and g.contact_id = s.contact_id
+);
+
+delete from {serving}.group_assignments as s
+where not exists (
+    select 1 from pub_groups as g
+    where
+        g.account_id = s.account_id
+        and g.group_key = s.group_key
+        and g.contact_id = s.contact_id
+        and g.segment_key = s.segment_key
+);
+
+insert into {serving}.group_assignments
+(account_id, group_key, contact_id, segment_key)
+select
+    g.account_id,
+    g.group_key,
+    g.contact_id,
+    g.segment_key
+from pub_groups as g
+where not exists (
+    select 1 from {serving}.group_assignments as s
+    where
+        s.account_id = g.account_id
+        and s.group_key = g.group_key
+        and s.contact_id = g.contact_id
+);
+
+-- name: write_recipients
+-- From the serving membership as it now stands, so a quarantined segment's frozen members
+-- are still filtered by today's consent and addresses: consent is never stale.
+-- {recipients}: recipients.sql over serving's members and the copied contacts.
+create temp table pub_recipients on commit drop as
+select
+    r.account_id,
+    r.segment_key,
+    r.contact_id,
+    r.channel,
+    r.address
+from ({recipients}) as r
+where r.address_valid;
+
+-- A quarantined segment keeps its recipients like its members: a frozen member who is no
+-- longer a staged contact (a mass deletion is what quarantine guards against) keeps the
+-- rows last published. A member still staged follows today's consent and address above.
+insert into pub_recipients
+select
+    r.account_id,
+    r.segment_key,
+    r.contact_id,
+    r.channel,
+    r.address
+from {serving}.broadcast_recipients as r
+inner join pub_catalogue as q
+    on r.account_id = q.account_id and r.segment_key = q.segment_key
+where q.quarantined and not exists (
+    select 1 from pub_cand_contacts as c
+    where c.account_id = r.account_id and c.contact_id = r.contact_id
+);
+
+delete from {serving}.broadcast_recipients as s
+where not exists (
+    select 1 from pub_recipients as r
+    where
+        r.account_id = s.account_id
+        and r.segment_key = s.segment_key
+        and r.contact_id = s.contact_id
+        and r.channel = s.channel
+        and r.address = s.address
+);
+
+insert into {serving}.broadcast_recipients
+(account_id, segment_key, contact_id, channel, address)
+select
+    r.account_id,
+    r.segment_key,
+    r.contact_id,
+    r.channel,
+    r.address
+from pub_recipients as r
+where not exists (
+    select 1 from {serving}.broadcast_recipients as s
+    where
+        s.account_id = r.account_id
+        and s.segment_key = r.segment_key
+        and s.contact_id = r.contact_id
+        and s.channel = r.channel
+);
+
+-- name: write_log
+insert into {serving}.publish_log
+(run_id, as_of, published_at, segments_published, segments_quarantined, status)
+values (
+    %(run_id)s, %(as_of)s, %(published_at)s, %(published)s, %(quarantined)s, %(status)s
+)
+returning publish_id;
+
+-- name: counts
+select
+    count(*) filter (where not quarantined) as published,
+    count(*) filter (where quarantined) as quarantined
+from pub_catalogue;
+
+-- name: serving_segments
+select
+    account_id,
+    segment_key,
+    member_count,
+    stale,
+    stale_reason
+from {serving}.segments
+order by account_id, segment_key;
