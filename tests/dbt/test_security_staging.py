@@ -489,7 +489,7 @@ def test_an_invalid_timezone_falls_back_loudly(built: tuple[psycopg.Connection, 
 def test_segments_status_shows_the_timezone_fallback(
     built: tuple[psycopg.Connection, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from segmentation.cli.main import main as cli
+    from segmentation.cli import main as cli
 
     assert cli.main(["status"]) == 0
     out, err = capsys.readouterr()

@@ -70,7 +70,12 @@ def scoped(
         write(defs, "acme", "reachable", "{field: loyalty_points, op: gte, value: 20}")
         api.compile_definitions()
         run_dbt(
-            ["build", "--no-partial-parse", "--select", "staging intermediate features segments"],
+            [
+                "build",
+                "--no-partial-parse",
+                "--select",
+                "staging intermediate features segments marts",
+            ],
             {"as_of": AS_OF},
         )
         yield db

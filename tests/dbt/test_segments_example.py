@@ -25,7 +25,7 @@ from _segments import (
     write_def,
 )
 
-from segmentation.cli.main import main as cli
+from segmentation.cli import main as cli
 from segmentation.compiler.sources import load_definitions
 from segmentation.errors import DbtError
 from segmentation.warehouse.dbt_runner import run_dbt

@@ -330,7 +330,7 @@ def test_audit_global_failure_blocks_publish(env: dict[str, str]) -> None:
 def test_published_command_prints_counts_per_account(
     env: dict[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from segmentation.cli.main import main as cli
+    from segmentation.cli import main as cli
 
     assert cli.main(["published"]) == 0
 

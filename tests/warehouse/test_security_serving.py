@@ -22,7 +22,7 @@ from _publish import (
 from _serving import account_login, known_accounts, multiplexer_login
 from psycopg import errors, sql
 
-from segmentation.cli.main import main as cli
+from segmentation.cli import main as cli
 from segmentation.errors import DatabaseError, SecuritySetupError
 from segmentation.steps.publish import publish
 from segmentation.warehouse import bootstrap, security
