@@ -10,6 +10,7 @@ import os
 import secrets
 import subprocess
 import sys
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -260,3 +261,20 @@ def free_lease(conn: psycopg.Connection) -> None:
         "update segments_control.run_lease set run_id = null, as_of = null, acquired_at = null, "
         "expires_at = null, holder = null, session_pid = null, session_token = null"
     )
+
+
+def wait_for_build(conn: psycopg.Connection, proc: subprocess.Popen[str]) -> str:
+    """Block until the `segments run` in `proc` is inside dbt building a segments_audit
+    table; return that statement."""
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "the run ended before it reached its build"
+        row = conn.execute(
+            "select query from pg_stat_activity where datname = current_database() "
+            "and state = 'active' and pid <> pg_backend_pid() "
+            "and query like '%\"app\": \"dbt\"%' and query ilike '%create%table%segments_audit%'"
+        ).fetchone()
+        if row:
+            return row[0]
+        time.sleep(0.05)
+    raise AssertionError("the run never reached its dbt build")

@@ -774,4 +774,4 @@ def test_the_compilers_accounts_agree_with_staging(conn: psycopg.Connection) -> 
             "select account_id, package from segments_staging.stg_crm__accounts"
         ).fetchall()
     )
-    assert catalog.read_accounts() == staged
+    assert catalog.read_accounts(conn) == staged

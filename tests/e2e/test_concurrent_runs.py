@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import datetime as dt
 import subprocess
-import time
 from pathlib import Path
 
 import psycopg
 import pytest
-from _publish import fingerprint, free_lease, segments_run
+from _publish import fingerprint, free_lease, segments_run, wait_for_build
 from psycopg import sql
 
 from segmentation.errors import PublishError
@@ -28,22 +27,6 @@ def _run(run_id: str) -> subprocess.Popen[str]:
     return segments_run(RUN_AS_OF, run_id)
 
 
-def _wait_for_build(conn: psycopg.Connection, proc: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, "the run ended before it reached its build"
-        row = conn.execute(
-            "select 1 from pg_stat_activity where datname = current_database() "
-            "and state = 'active' and pid <> pg_backend_pid() "
-            'and query like \'%"app": "dbt"%\' '
-            "and query ilike '%create%table%segments_audit%'"
-        ).fetchone()
-        if row:
-            return
-        time.sleep(0.05)
-    raise AssertionError("the run never reached its dbt build")
-
-
 @pytest.mark.slow
 def test_two_real_runs_never_interleave_and_a_manual_build_is_not_published(
     db: psycopg.Connection, gx_dir: Path
@@ -57,7 +40,7 @@ def test_two_real_runs_never_interleave_and_a_manual_build_is_not_published(
     demo_data.load(accounts=3, contacts=450, seed=11, anchor=RUN_AS_OF)
 
     first = _run("manual__first")
-    _wait_for_build(db, first)
+    wait_for_build(db, first)
     second = _run("manual__second")
     out_second, _ = second.communicate(timeout=600)
     out_first, _ = first.communicate(timeout=1200)

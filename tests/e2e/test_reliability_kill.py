@@ -11,12 +11,11 @@ import datetime as dt
 import os
 import signal
 import subprocess
-import time
 from typing import Any
 
 import psycopg
 import pytest
-from _publish import segments_run
+from _publish import segments_run, wait_for_build
 
 from segmentation_dev import demo_data
 
@@ -49,22 +48,6 @@ def _serving(conn: psycopg.Connection) -> dict[str, list[tuple[Any, ...]]]:
     return {name: conn.execute(query).fetchall() for name, query in SERVING_QUERIES.items()}
 
 
-def _wait_for_dbt_model_build(conn: psycopg.Connection, proc: subprocess.Popen[str]) -> str:
-    """Block until the run is inside dbt building a segment-layer table; return that query."""
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, "the run ended before its build could be interrupted"
-        row = conn.execute(
-            "select query from pg_stat_activity where datname = current_database() "
-            "and state = 'active' and pid <> pg_backend_pid() "
-            "and query like '%\"app\": \"dbt\"%' and query ilike '%create%table%segments_audit%'"
-        ).fetchone()
-        if row:
-            return row[0]
-        time.sleep(0.05)
-    raise AssertionError("the run never reached its dbt build")
-
-
 def test_killed_build_leaves_serving_unchanged_and_rerun_completes(db: psycopg.Connection) -> None:
     demo_data.load(accounts=3, contacts=600, seed=7, anchor=AS_OF)
     _finish(_run("manual__first"))
@@ -72,7 +55,7 @@ def test_killed_build_leaves_serving_unchanged_and_rerun_completes(db: psycopg.C
     assert before["segment_members"], "the first run published nothing"
 
     victim = _run("manual__killed")
-    query = _wait_for_dbt_model_build(db, victim)
+    query = wait_for_build(db, victim)
     os.killpg(victim.pid, signal.SIGKILL)
     victim.wait(timeout=60)
     assert victim.returncode == -signal.SIGKILL

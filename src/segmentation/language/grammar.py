@@ -11,6 +11,7 @@ from pathlib import Path
 from segmentation.language import activity, validate
 from segmentation.language.catalogue import CATALOGUE, Catalogue
 from segmentation.language.issues import Issues
+from segmentation.language.loader import load_yaml
 from segmentation.language.model import Segment
 from segmentation.language.regex import RegexCheck, offline_regex_check
 
@@ -30,4 +31,9 @@ def parse_text(
     regex_check: RegexCheck = offline_regex_check,
 ) -> tuple[Segment | None, Issues]:
     """Validate one definition file's text: the Segment (None on any error) and the issues."""
-    return validate.parse_text(text, file, path, account_dir, catalogue, regex_check, NODE_PARSERS)
+    data, issues = load_yaml(text, file)
+    if data is None:
+        return None, issues
+    parser = validate.Parser(file, issues, catalogue, regex_check, NODE_PARSERS)
+    segment = parser.segment(data, path, account_dir)
+    return (segment if not issues else None), issues

@@ -25,7 +25,7 @@ from segmentation.language.catalogue import (
     UnknownFieldError,
 )
 from segmentation.language.issues import Issues, Loc
-from segmentation.language.loader import MarkedDict, MarkedList, load_yaml
+from segmentation.language.loader import MarkedDict, MarkedList
 from segmentation.language.model import (
     TEMPLATE_ACCOUNT,
     TEMPLATE_DIR,
@@ -664,21 +664,3 @@ CORE_NODE_PARSERS: dict[str, NodeParser] = {
     "not": _parse_not,
     "field": _parse_condition,
 }
-
-
-def parse_text(
-    text: str,
-    file: str,
-    path: Path,
-    account_dir: str,
-    catalogue: Catalogue = CATALOGUE,
-    regex_check: RegexCheck = offline_regex_check,
-    node_parsers: Mapping[str, NodeParser] = CORE_NODE_PARSERS,
-) -> tuple[Segment | None, Issues]:
-    """One file validated alone. Use grammar.parse_text, which knows every node kind."""
-    data, issues = load_yaml(text, file)
-    if data is None:
-        return None, issues
-    parser = Parser(file, issues, catalogue, regex_check, node_parsers)
-    segment = parser.segment(data, path, account_dir)
-    return (segment if not issues else None), issues

@@ -13,7 +13,13 @@ from typing import Any
 
 from segmentation import settings
 from segmentation.compiler import features, sources
-from segmentation.compiler.plan import CompiledPlan, compile_plan, inputs_hash, issues_from_json
+from segmentation.compiler.plan import (
+    PLAN_VERSION,
+    CompiledPlan,
+    compile_plan,
+    inputs_hash,
+    issues_from_json,
+)
 from segmentation.compiler.render import RenderResult, clear_generated, render
 from segmentation.errors import DefinitionError
 from segmentation.language.issues import Issue, Loc
@@ -37,13 +43,9 @@ def plan_path() -> Path:
 def compile(paths: Iterable[Path | str] | None = None, offline: bool = False) -> CompiledPlan:
     """The one validation of a run: read the accounts once, then compile (language +
     cross-checks). Errors are in the plan's `errors`; warnings are logged."""
-    accounts = None if offline else catalog.read_accounts()
     layout = sources.layout()
-    if accounts is None:
-        plan = compile_plan(layout, None, offline_regex_check, paths)
-    else:
-        with catalog.regex_check() as check:
-            plan = compile_plan(layout, accounts, check or offline_regex_check, paths)
+    with catalog.warehouse_view(offline) as (accounts, check):
+        plan = compile_plan(layout, accounts, check or offline_regex_check, paths)
     for line in plan.warnings():
         log.warning(line)
     log.info("compiled %d segment definition(s), %d error(s)", len(plan.segments), len(plan.errors))
@@ -97,29 +99,33 @@ def write_plan(plan: CompiledPlan) -> Path:
 
 
 def read_plan() -> dict[str, Any] | None:
+    """The plan file, or None when it is missing, unreadable or of another plan version."""
     try:
-        return json.loads(plan_path().read_text())
+        plan = json.loads(plan_path().read_text())
     except (OSError, ValueError):
         return None
+    return plan if isinstance(plan, dict) and plan.get("version") == PLAN_VERSION else None
+
+
+def fresh_plan() -> dict[str, Any] | None:
+    """The plan file when segment_defs/ is unchanged since it was written, else a fresh
+    compile and render (sync_generated). The plan may hold errors."""
+    plan = read_plan()
+    if plan is None or plan.get("inputs_hash") != inputs_hash(sources.layout()):
+        sync_generated()
+        plan = read_plan()
+    return plan
 
 
 def current_plan() -> dict[str, Any]:
-    """The plan of the definitions as they are now: the plan file when segment_defs/ is
-    unchanged since it was written, else a fresh compile (and render). Raises
-    DefinitionError when the definitions are invalid."""
-    plan = read_plan()
-    if plan is None or plan.get("inputs_hash") != current_inputs_hash():
-        sync_generated()
-        plan = read_plan()
+    """The plan of the definitions as they are now (fresh_plan). Raises DefinitionError
+    when the definitions are invalid."""
+    plan = fresh_plan()
     if plan is None:  # pragma: no cover - write_plan just wrote it
         raise DefinitionError([Issue(Loc(str(plan_path())), "the plan file was not written")])
     if plan["errors"]:
         raise DefinitionError(issues_from_json(plan["errors"]))
     return plan
-
-
-def current_inputs_hash() -> str:
-    return inputs_hash(sources.layout())
 
 
 def plan_models(plan: dict[str, Any]) -> set[str]:

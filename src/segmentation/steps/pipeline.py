@@ -265,9 +265,7 @@ def published_counts() -> dict[str, dict[str, int]]:
 def _ensure_generated() -> None:
     """dbt parses the generated files: render them when segment_defs/ changed since the last
     compile (invalid definitions leave none, so staging still builds)."""
-    plan = definitions.read_plan()
-    if plan is None or plan.get("inputs_hash") != definitions.current_inputs_hash():
-        definitions.sync_generated()
+    definitions.fresh_plan()
 
 
 def validate_definitions(paths: list[str] | None = None, *, offline: bool = False) -> DefinitionSet:

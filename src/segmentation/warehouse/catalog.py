@@ -13,22 +13,17 @@ from segmentation import settings
 from segmentation.errors import DatabaseError
 from segmentation.warehouse import database
 
-
-def read_accounts() -> dict[str, str | None] | None:
-    """account_id -> package (lower case) from the raw accounts; None when the database
-    can't be reached (validation then runs offline)."""
-    query = sql.SQL(database.read_sql("accounts.sql")).format(
-        raw=sql.Identifier(settings.SCHEMA_RAW)
-    )
-    try:
-        with database.connect() as conn:
-            rows = conn.execute(query).fetchall()
-    except (DatabaseError, psycopg.Error):
-        return None
-    return {str(account): package for account, package in rows}
+RegexCheck = Callable[[str], str | None]
 
 
-def postgres_regex_check(conn: psycopg.Connection) -> Callable[[str], str | None]:
+def read_accounts(conn: psycopg.Connection) -> dict[str, str | None]:
+    """account_id -> package (lower snake case) from the raw accounts."""
+    raw = sql.Identifier(settings.SCHEMA_RAW)
+    query = sql.SQL(database.read_sql("accounts.sql")).format(raw=raw)
+    return {str(account): package for account, package in conn.execute(query).fetchall()}
+
+
+def postgres_regex_check(conn: psycopg.Connection) -> RegexCheck:
     """A check that asks PostgreSQL to compile each pattern on `conn` (autocommit)."""
 
     def check(pattern: str) -> str | None:
@@ -45,12 +40,24 @@ def postgres_regex_check(conn: psycopg.Connection) -> Callable[[str], str | None
 
 
 @contextmanager
-def regex_check() -> Iterator[Callable[[str], str | None] | None]:
-    """PostgreSQL's regex check while the database is reachable, else None (offline)."""
+def warehouse_view(
+    offline: bool = False,
+) -> Iterator[tuple[dict[str, str | None] | None, RegexCheck | None]]:
+    """What a compile needs from the warehouse, on one connection: the accounts (account ->
+    package) and PostgreSQL's regex check. (None, None) offline or when the database can't
+    be reached: the compile then runs without account checks and with the offline regex
+    check."""
+    if offline:
+        yield None, None
+        return
     try:
         conn = database.connect(autocommit=True)
     except (DatabaseError, psycopg.Error):
-        yield None
+        yield None, None
         return
     with conn:
-        yield postgres_regex_check(conn)
+        try:
+            accounts = read_accounts(conn)
+        except psycopg.Error:
+            accounts = None
+        yield accounts, None if accounts is None else postgres_regex_check(conn)

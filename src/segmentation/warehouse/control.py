@@ -303,8 +303,10 @@ class Lease:
 
 
 def current_lease(conn: psycopg.Connection, *, for_update: bool = False) -> Lease:
-    query = "current_for_update" if for_update else "current"
-    row = database.run_sql(conn, "run_lease.sql", query, {"prefix": _APP_PREFIX}).fetchone()
+    lock = sql.SQL("for update of l" if for_update else "")
+    row = database.run_sql(
+        conn, "run_lease.sql", "current", {"prefix": _APP_PREFIX}, lock=lock
+    ).fetchone()
     if row is None:
         raise RunLockedError(
             "segments_control.run_lease has no row: run `segments db init` (it creates it)."

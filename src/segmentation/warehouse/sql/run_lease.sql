@@ -7,22 +7,7 @@ on conflict (lease) do nothing;
 
 -- name: current
 -- step_alive: the holder's keep-alive session (application_name prefix || token) still runs.
-select
-    l.run_id,
-    l.as_of,
-    l.acquired_at,
-    l.expires_at,
-    l.holder,
-    l.session_pid is not null as attached,
-    l.session_pid is not null and exists (
-        select 1 from pg_stat_activity as a
-        where a.pid = l.session_pid and a.application_name = %(prefix)s || l.session_token
-    ) as step_alive,
-    l.expires_at < now() as expired
-from {control}.run_lease as l
-where l.lease = 'candidate';
-
--- name: current_for_update
+-- {lock} is empty, or `for update of l` when the caller is about to change the lease.
 select
     l.run_id,
     l.as_of,
@@ -37,7 +22,7 @@ select
     l.expires_at < now() as expired
 from {control}.run_lease as l
 where l.lease = 'candidate'
-for update of l;
+{lock};
 
 -- name: acquire
 update {control}.run_lease set
