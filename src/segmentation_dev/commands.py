@@ -3,72 +3,81 @@
 
 from __future__ import annotations
 
-import argparse
+import datetime as dt
 import os
-import sys
+from typing import Annotated
 
-from segmentation.cli.main import date_arg
+import typer
+
+from segmentation.cli.app import note, out, parse_date, register_on
 from segmentation.steps.setup import profiles_dir
 from segmentation_dev import localpg
 
+# `db status` exit code when no server runs (scripts test for it).
+EXIT_NOT_RUNNING = 3
 
-def cmd_db_up(args: argparse.Namespace) -> int:
+
+def db_up() -> int:
+    """Start the local cluster unless a server is configured; prints `export` lines."""
     conn = localpg.ensure_server()
     profiles_dir()  # sqlfluff's dbt templater and plain `dbt` read it from .local/dbt
     where = "configured server" if localpg.server_configured() else "local cluster"
-    print(f"# PostgreSQL ({where}) at {conn.host}:{conn.port}", file=sys.stderr)
-    print(conn.exports())
+    note(f"# PostgreSQL ({where}) at {conn.host}:{conn.port}")
+    out(conn.exports())
     return 0
 
 
-def cmd_db_down(args: argparse.Namespace) -> int:
+def db_down() -> int:
+    """Stop the local cluster."""
     stopped = localpg.LocalCluster().down()
-    print("stopped" if stopped else "not running", file=sys.stderr)
+    note("stopped" if stopped else "not running")
     return 0
 
 
-def cmd_db_status(args: argparse.Namespace) -> int:
+def db_status() -> int:
+    """Is the server up? Exit 3 when the local cluster is not running."""
     if localpg.server_configured():
         from segmentation.steps.setup import server_version
 
         version = server_version()
-        print(f"configured server {os.environ['PGHOST']}: PostgreSQL {version}")
+        out(f"configured server {os.environ['PGHOST']}: PostgreSQL {version}")
         return 0
     cluster = localpg.LocalCluster()
     if cluster.is_running():
-        print(f"local cluster running on 127.0.0.1:{cluster.port} ({cluster.data})")
+        out(f"local cluster running on 127.0.0.1:{cluster.port} ({cluster.data})")
         return 0
     state = "stopped" if cluster.is_initialised() else "not created"
-    print(f"local cluster {state} ({cluster.data}); start it with `segments db up`")
-    return 3
+    out(f"local cluster {state} ({cluster.data}); start it with `segments db up`")
+    raise typer.Exit(EXIT_NOT_RUNNING)
 
 
-def cmd_demo_data(args: argparse.Namespace) -> int:
-    from segmentation_dev import demo_data
+def demo_data(
+    accounts: Annotated[int, typer.Option(help="Number of accounts.")] = 3,
+    contacts: Annotated[int, typer.Option(help="Contacts in all.")] = 20000,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same data.")] = 7,
+    anchor_date: Annotated[
+        dt.date | None,
+        typer.Option(
+            parser=parse_date,
+            metavar="DATE",
+            help="Timestamps lie in the ~3 years before this date (default: today, Asia/Jakarta).",
+        ),
+    ] = None,
+) -> int:
+    """Generate and load deterministic demo CRM data."""
+    from segmentation_dev import demo_data as generator
 
-    summary = demo_data.load(
-        accounts=args.accounts, contacts=args.contacts, seed=args.seed, anchor=args.anchor_date
-    )
+    summary = generator.load(accounts=accounts, contacts=contacts, seed=seed, anchor=anchor_date)
     for table, count in summary.items():
-        print(f"{table:>18}: {count:>10,} rows")
+        out(f"{table:>18}: {count:>10,} rows")
     return 0
 
 
-def register(groups: dict[str, argparse._SubParsersAction]) -> None:
-    sub, db = groups[""], groups["db"]
-    db.add_parser(
-        "up", help="start the local cluster unless a server is configured; prints export lines"
-    ).set_defaults(func=cmd_db_up)
-    db.add_parser("down", help="stop the local cluster").set_defaults(func=cmd_db_down)
-    db.add_parser("status", help="is the server up?").set_defaults(func=cmd_db_status)
-    demo = sub.add_parser("demo-data", help="generate and load deterministic demo CRM data")
-    demo.add_argument("--accounts", type=int, default=3)
-    demo.add_argument("--contacts", type=int, default=20000, help="contacts in all")
-    demo.add_argument("--seed", type=int, default=7)
-    demo.add_argument(
-        "--anchor-date",
-        type=date_arg,
-        default=None,
-        help="timestamps lie in the ~3 years before this date (default: today in Asia/Jakarta)",
-    )
-    demo.set_defaults(func=cmd_demo_data)
+def register(groups: dict[str, typer.Typer]) -> None:
+    app, db = groups[""], groups["db"]
+    register_on(db, "up", epilog='Example: eval "$(segments db up)"')(db_up)
+    register_on(db, "down", epilog="Example: segments db down")(db_down)
+    register_on(db, "status", epilog="Example: segments db status")(db_status)
+    register_on(
+        app, "demo-data", epilog="Example: segments demo-data --accounts 3 --contacts 20000"
+    )(demo_data)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import inspect
 from pathlib import Path
 
 import pytest
+import typer
 
 from segmentation.cli import main as cli
+from segmentation.cli import operations
 from segmentation.errors import AuditError, QuarantineError
 from segmentation.steps import pipeline
 from segmentation.steps.audit import AuditResult
@@ -44,15 +47,16 @@ def test_today_is_taken_in_the_configured_timezone(monkeypatch: pytest.MonkeyPat
 
 
 def test_cli_run_accepts_as_of_run_id_and_allow_rewind() -> None:
-    args = cli.build_parser().parse_args(
-        ["run", "--as-of", "2026-11-20", "--run-id", "manual__fix", "--allow-rewind"]
-    )
-    assert (args.as_of, args.run_id, args.allow_rewind) == (
+    run = typer.main.get_command(cli.app).commands["run"]
+    params = run.make_context(
+        "run", ["--as-of", "2026-11-20", "--run-id", "manual__fix", "--allow-rewind"]
+    ).params
+    assert (params["as_of"], params["run_id"], params["allow_rewind"]) == (
         dt.date(2026, 11, 20),
         "manual__fix",
         True,
     )
-    assert args.func is cli.cmd_run
+    assert inspect.unwrap(run.callback) is inspect.unwrap(operations.run)
 
 
 def test_audit_result_summary_names_failures_and_docs() -> None:

@@ -1,0 +1,114 @@
+"""Commands for running and serving: db init, run, status, published, grant/revoke-reader."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from segmentation.cli.app import AsOf, command, db_command, note, out, warn
+from segmentation.steps import pipeline, setup
+
+
+@db_command("init", epilog="Example: segments db init")
+def db_init() -> int:
+    """Create the raw CRM contract and the pipeline schemas (idempotent)."""
+    for warning in setup.init_db():
+        warn(warning)
+    note("initialised: crm_raw contract and pipeline schemas")
+    return 0
+
+
+@command("run", epilog="Example: segments run --as-of 2026-11-22")
+def run(
+    as_of: AsOf = None,
+    run_id: Annotated[
+        str | None, typer.Option(help="Run id (default: manual__<timestamp>).")
+    ] = None,
+    allow_rewind: Annotated[
+        bool,
+        typer.Option(
+            "--allow-rewind",
+            help="Publish an as-of date older than the one serving shows (rolls Broadcast back).",
+        ),
+    ] = False,
+) -> int:
+    """Run the pipeline once without Airflow: build, audit, publish, history."""
+    pipeline.run(as_of=as_of, run_id=run_id, allow_rewind=allow_rewind)
+    return 0
+
+
+@command("published", epilog="Example: segments published")
+def published() -> int:
+    """Segment counts per account as Broadcast sees them."""
+    counts = pipeline.published_counts()
+    if not counts:
+        out("nothing published yet")
+    for account, segments in counts.items():
+        out(f"{account}: {sum(segments.values()):,} memberships in {len(segments)} segments")
+        for segment, members in segments.items():
+            out(f"  {segment:<40} {members:>10,}")
+    return 0
+
+
+@command("status", epilog="Example: segments status")
+def status() -> int:
+    """Per account: timezone (and fallbacks), published, stale; the run lease."""
+    state = pipeline.status()
+    out(
+        f"{'account':<16} {'package':<10} {'timezone':<22} {'segments':>8} {'stale':>6} "
+        f"{'members':>10}  latest as-of  published at"
+    )
+    for a in state.accounts:
+        zone = a.timezone if a.timezone_is_valid else f"{a.timezone} (!)"
+        when = f"{a.latest_published_at:%Y-%m-%d %H:%M %Z}" if a.latest_published_at else "never"
+        out(
+            f"{a.account_id:<16} {a.package or '-':<10} {zone:<22} {a.segments:>8} "
+            f"{a.stale_segments:>6} {a.memberships:>10,}  {a.latest_as_of or '-'!s:<12}  {when}"
+        )
+    out(f"run lease: {state.lease or 'free'}")
+    for warning in state.warnings():
+        warn(warning)
+    return 0
+
+
+Role = Annotated[str, typer.Argument(help="An existing login role, e.g. broadcast_acme.")]
+
+
+@command(
+    "grant-reader",
+    epilog="Example: segments grant-reader broadcast_acme --account acme",
+)
+def grant_reader(
+    role: Role,
+    account: Annotated[
+        list[str], typer.Option("--account", help="An account_id it may read (repeatable).")
+    ],
+    connection_limit: Annotated[
+        int | None,
+        typer.Option(help="Its connection limit (default SEGMENTS_READER_CONNECTION_LIMIT or 10)."),
+    ] = None,
+) -> int:
+    """Let a Broadcast login read accounts (row-level security by login)."""
+    grant = setup.grant_reader(role, account, connection_limit=connection_limit)
+    for warning in grant.warnings:
+        warn(warning)
+    limit = grant.connection_limit
+    out(f"{grant.role} reads {', '.join(grant.accounts)} (at most {limit} connections)")
+    return 0
+
+
+@command("revoke-reader", epilog="Example: segments revoke-reader broadcast_acme --account acme")
+def revoke_reader(
+    role: Role,
+    account: Annotated[
+        list[str] | None, typer.Option("--account", help="(repeatable; default: all)")
+    ] = None,
+) -> int:
+    """Take accounts (default: all) from a login."""
+    grant = setup.revoke_reader(role, account)
+    if grant.accounts:
+        out(f"{grant.role} still reads {', '.join(grant.accounts)}")
+    else:
+        out(f"{grant.role} reads no account any more (and left the reader role)")
+    return 0
