@@ -73,6 +73,29 @@ def demo_data(
     return 0
 
 
+def demo_dags(
+    days: Annotated[int, typer.Option(help="How many as-of dates, ending today.")] = 7,
+    end: Annotated[
+        dt.date | None,
+        typer.Option(parser=parse_date, metavar="DATE", help="Last as-of date (default: today)."),
+    ] = None,
+) -> int:
+    """Run the real DAG (`airflow dags test`) once per as-of date, oldest first."""
+    from rich.table import Table
+
+    from segmentation.cli.app import console
+    from segmentation_dev import demo_runs
+
+    runs = demo_runs.run_days(days, end)
+    table = Table(title=f"segment_refresh: {len(runs)} daily runs, all succeeded")
+    for column in ("as-of", "logical date", "seconds"):
+        table.add_column(column)
+    for run in runs:
+        table.add_row(run.as_of.isoformat(), run.logical_date, f"{run.seconds:.0f}")
+    console.print(table)
+    return 0
+
+
 def register(groups: dict[str, typer.Typer]) -> None:
     app, db = groups[""], groups["db"]
     register_on(db, "up", epilog='Example: eval "$(segments db up)"')(db_up)
@@ -81,3 +104,4 @@ def register(groups: dict[str, typer.Typer]) -> None:
     register_on(
         app, "demo-data", epilog="Example: segments demo-data --accounts 3 --contacts 20000"
     )(demo_data)
+    register_on(app, "demo-dags", epilog="Example: segments demo-dags --days 7")(demo_dags)
