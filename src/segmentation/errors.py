@@ -24,6 +24,10 @@ class UnknownSegmentError(SegmentationError):
     the account's package, or never published. The message says which (and did you mean)."""
 
 
+class ScaffoldError(SegmentationError):
+    """`segments init` could not write a new definition (bad name, or the file exists)."""
+
+
 class DemoDataError(SegmentationError):
     """Demo data could not be generated or loaded."""
 
