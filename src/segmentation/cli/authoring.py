@@ -3,32 +3,18 @@
 from __future__ import annotations
 
 import json
-from enum import StrEnum
 from typing import Annotated
 
 import typer
 from rich.syntax import Syntax
 
-from segmentation.cli.app import AsOf, Offline, command, console, note, out
+from segmentation.cli.app import AsOf, Format, Offline, TextOrJson, command, console, note, out
 from segmentation.errors import DefinitionError
 from segmentation.steps import definitions
 
 Paths = Annotated[
     list[str] | None,
     typer.Argument(help="Files or folders (default: segment_defs/).", show_default=False),
-]
-
-
-class TextOrJson(StrEnum):
-    text = "text"
-    json = "json"
-
-
-Format = Annotated[
-    TextOrJson,
-    typer.Option(
-        "--format", help="text (file:line:col lines) or json (one document, for CI annotations)."
-    ),
 ]
 
 
