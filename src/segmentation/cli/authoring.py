@@ -8,7 +8,17 @@ from typing import Annotated
 import typer
 from rich.syntax import Syntax
 
-from segmentation.cli.app import AsOf, Format, Offline, TextOrJson, command, console, note, out
+from segmentation.cli.app import (
+    EXIT_FAILED,
+    AsOf,
+    Format,
+    Offline,
+    TextOrJson,
+    command,
+    console,
+    note,
+    out,
+)
 from segmentation.errors import DefinitionError
 from segmentation.steps import definitions
 
@@ -37,7 +47,9 @@ def validate(
             "offline": offline_line,
         }
         out(json.dumps(document, indent=2))
-        return 0 if plan.ok else 1
+        if not plan.ok:
+            raise typer.Exit(EXIT_FAILED)
+        return 0
     # The plan's warnings were logged by the compile (rendered on stderr).
     if offline_line:
         note(offline_line)
