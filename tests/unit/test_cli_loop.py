@@ -250,3 +250,16 @@ def test_sparkline_has_one_block_per_day_and_a_gap_for_a_missing_day() -> None:
     assert len(line) == listing.TREND_DAYS
     assert line == "▁▂ ▄  █"
     assert listing.sparkline([], None) == ""
+
+
+def test_the_pre_commit_hooks_run_the_projects_own_tools() -> None:
+    import yaml
+
+    config = yaml.safe_load((PROJECT / ".pre-commit-config.yaml").read_text())
+    hooks = {h["id"]: h for repo in config["repos"] for h in repo["hooks"]}
+    assert set(hooks) >= {"segments-validate", "ruff-check", "ruff-format", "sqlfluff-models"}
+    assert hooks["segments-validate"]["entry"] == ".venv/bin/segments validate --offline"
+    assert hooks["sqlfluff-models"]["files"] == r"^models/.*\.sql$"
+    for hook in hooks.values():
+        tool = next(w for w in hook["entry"].split() if w.startswith(".venv/bin/"))
+        assert (PROJECT / tool.strip("\"'")).is_file(), tool
