@@ -19,6 +19,15 @@ class DbtError(SegmentationError):
     """A dbt invocation failed."""
 
 
+class UnknownSegmentError(SegmentationError):
+    """`<account>/<key>` names no account or segment, or one that is disabled, not built for
+    the account's package, or never published. The message says which (and did you mean)."""
+
+
+class ScaffoldError(SegmentationError):
+    """`segments init` could not write a new definition (bad name, or the file exists)."""
+
+
 class DemoDataError(SegmentationError):
     """Demo data could not be generated or loaded."""
 

@@ -8,11 +8,14 @@ import datetime as dt
 import functools
 import logging
 from collections.abc import Callable
+from enum import StrEnum
 from typing import Annotated, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.measure import Measurement
+from rich.table import Table
 
 from segmentation.errors import DefinitionError, SegmentationError
 
@@ -82,6 +85,32 @@ AsOf = Annotated[
 Offline = Annotated[
     bool, typer.Option("--offline", help="Don't read accounts and packages from the database.")
 ]
+
+
+class TextOrJson(StrEnum):
+    text = "text"
+    json = "json"
+
+
+Format = Annotated[
+    TextOrJson,
+    typer.Option("--format", help="text for people, or json: one document on stdout, for bots."),
+]
+
+
+def print_table(table: Table) -> None:
+    """A rich table on stdout, never squeezed to 80 columns when piped (logs, CI)."""
+    natural = Measurement.get(console, console.options.update_width(10_000), table).maximum
+    if natural <= console.width or console.is_terminal:
+        console.print(table)
+        return
+    previous = console.width
+    console.width = natural
+    try:
+        console.print(table)
+    finally:
+        console.width = previous
+
 
 P = ParamSpec("P")
 R = TypeVar("R")

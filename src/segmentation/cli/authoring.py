@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated
 
 import typer
+from rich.syntax import Syntax
 
-from segmentation.cli.app import AsOf, Offline, command, note, out, warn
+from segmentation.cli.app import (
+    EXIT_FAILED,
+    AsOf,
+    Format,
+    Offline,
+    TextOrJson,
+    command,
+    console,
+    note,
+    out,
+)
+from segmentation.errors import DefinitionError
 from segmentation.steps import definitions
 
 Paths = Annotated[
@@ -17,15 +30,32 @@ Paths = Annotated[
 
 @command(
     "validate",
-    epilog="Example: segments validate segment_defs/acme/",
+    epilog="Example: segments validate segment_defs/acme/ --format json",
 )
-def validate(paths: Paths = None, offline: Offline = False) -> int:
+def validate(
+    paths: Paths = None, offline: Offline = False, format_: Format = TextOrJson.text
+) -> int:
     """Validate segment definitions; exit 1 on errors, printed as file:line:col: message."""
     plan = definitions.compile(paths or None, offline=offline)
-    for line in plan.warnings():
-        warn(line)
-    result = definitions.validate_plan(plan)
-    note(f"{len(result.segments)} segment definitions OK")
+    offline_line = definitions.offline_note(plan, offline)
+    if format_ is TextOrJson.json:
+        document = {
+            "ok": plan.ok,
+            "segments": len(plan.segments),
+            "errors": [definitions.issue_json(i) for i in plan.errors],
+            "warnings": plan.warnings(),
+            "offline": offline_line,
+        }
+        out(json.dumps(document, indent=2))
+        if not plan.ok:
+            raise typer.Exit(EXIT_FAILED)
+        return 0
+    # The plan's warnings were logged by the compile (rendered on stderr).
+    if offline_line:
+        note(offline_line)
+    if not plan.ok:
+        raise DefinitionError(plan.errors)
+    note(f"{len(plan.segments)} segment definitions OK")
     return 0
 
 
@@ -46,7 +76,10 @@ def explain(
     as_of: AsOf = None,
     offline: Offline = False,
 ) -> int:
-    """Print the compiled SQL of one segment."""
+    """Print the compiled SQL of one segment, formatted (highlighted in a terminal)."""
     text = definitions.explain(segment, as_of=as_of.isoformat() if as_of else None, offline=offline)
-    out(text.rstrip("\n"))
+    if console.is_terminal:
+        console.print(Syntax(text.rstrip("\n"), "sql", word_wrap=False, background_color="default"))
+    else:  # piped: plain text, so `segments explain ... | psql` runs it
+        out(text.rstrip("\n"))
     return 0

@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated
 
 import typer
+from rich.markup import escape
+from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
-from segmentation.cli.app import AsOf, command, db_command, note, out, warn
+from segmentation.cli.app import (
+    AsOf,
+    command,
+    db_command,
+    err_console,
+    note,
+    out,
+    print_table,
+    warn,
+)
+from segmentation.errors import QuarantineError
 from segmentation.steps import pipeline, setup
 
 
@@ -33,9 +47,90 @@ def run(
         ),
     ] = False,
 ) -> int:
-    """Run the pipeline once without Airflow: build, audit, publish, history."""
-    pipeline.run(as_of=as_of, run_id=run_id, allow_rewind=allow_rewind)
+    """Run the pipeline once without Airflow: build, audit, publish, history; a progress
+    line per step and a summary table (published, quarantined, entered, exited)."""
+    as_of = as_of or pipeline.today()
+    run_id = run_id or pipeline.manual_run_id()
+    display = StepDisplay()
+    try:
+        with display:
+            pipeline.run(as_of=as_of, run_id=run_id, allow_rewind=allow_rewind, on_step=display)
+    except QuarantineError:
+        print_run_summary(as_of, run_id)  # the rest published: show what, then fail the run
+        raise
+    print_run_summary(as_of, run_id)
     return 0
+
+
+class StepDisplay:
+    """The steps of a run: a live rich progress display in a terminal, one line per step
+    otherwise (CI logs)."""
+
+    def __init__(self) -> None:
+        self.live = err_console.is_terminal
+        self.progress = Progress(
+            SpinnerColumn(finished_text="[green]done[/]"),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=err_console,
+            transient=False,
+        )
+        self.tasks: dict[str, TaskID] = {}
+
+    def __enter__(self) -> StepDisplay:
+        if self.live:
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.live:
+            self.progress.stop()
+
+    def __call__(self, event: pipeline.StepEvent) -> None:
+        label = f"{event.step:<14} {event.detail}".rstrip()
+        if self.live:
+            if event.state == "started":
+                self.tasks[event.step] = self.progress.add_task(label, total=1)
+            else:
+                mark = "" if event.state == "done" else "[red]failed:[/] "
+                self.progress.update(
+                    self.tasks[event.step],
+                    description=f"{event.step:<14} {mark}{escape(event.detail)}",
+                    completed=1,
+                )
+            return
+        if event.state == "started":
+            note(f"{event.step:<14} ...")
+        else:
+            note(f"{event.step:<14} {event.state} in {event.seconds or 0:.1f}s  {event.detail}")
+
+
+def print_run_summary(as_of: dt.date, run_id: str) -> None:
+    rows = pipeline.run_summary(as_of, run_id)
+    if not rows:
+        note(f"nothing recorded for {as_of} by {run_id}")
+        return
+    table = Table(title=f"run {run_id}, as of {as_of}", show_lines=False)
+    for name, justify in (
+        ("account", "left"),
+        ("segment", "left"),
+        ("published", "right"),
+        ("quarantined", "left"),
+        ("entered", "right"),
+        ("exited", "right"),
+    ):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for r in rows:
+        table.add_row(
+            r.account_id,
+            r.segment_key,
+            f"{r.members:,}",
+            escape(f"yes: {r.reason}" if r.quarantined else "no"),
+            f"{r.entered:,}",
+            f"{r.exited:,}",
+        )
+    # The summary is the command's output (stdout); the progress went to stderr.
+    print_table(table)
 
 
 @command("published", epilog="Example: segments published")

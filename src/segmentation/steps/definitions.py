@@ -7,9 +7,13 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import sqlparse
 
 from segmentation import settings
 from segmentation.compiler import features, sources
@@ -21,12 +25,13 @@ from segmentation.compiler.plan import (
     issues_from_json,
 )
 from segmentation.compiler.render import RenderResult, clear_generated, render
-from segmentation.errors import DefinitionError
+from segmentation.errors import DbtError, DefinitionError, UnknownSegmentError
 from segmentation.language.issues import Issue, Loc
-from segmentation.language.model import TEMPLATE_DIR
+from segmentation.language.model import TEMPLATE_DIR, Segment
 from segmentation.language.project import DefinitionSet
 from segmentation.language.regex import offline_regex_check
-from segmentation.warehouse import catalog, relations
+from segmentation.language.suggest import did_you_mean
+from segmentation.warehouse import catalog, database, relations
 from segmentation.warehouse.dbt_runner import run_dbt
 
 log = logging.getLogger(__name__)
@@ -55,6 +60,37 @@ def compile(paths: Iterable[Path | str] | None = None, offline: bool = False) ->
 def validate(paths: Iterable[Path | str] | None = None, offline: bool = False) -> DefinitionSet:
     """Validate definitions; raise DefinitionError listing every error (file:line:col)."""
     return validate_plan(compile(paths, offline))
+
+
+OFFLINE_SKIPS = (
+    "accounts exist in crm_raw.accounts",
+    "package gating (has: needs ultimate or 360)",
+    "regular expressions compiled by PostgreSQL (an offline approximation ran instead)",
+)
+
+
+def offline_note(plan: CompiledPlan, offline: bool) -> str | None:
+    """One line when `plan` was compiled without the warehouse: why, and which checks that
+    skipped; None when it was checked against the database."""
+    if plan.accounts is not None:
+        return None
+    why = "--offline" if offline else f"database not reachable: {database.connection_variables()}"
+    return f"checked offline ({why}); skipped: {'; '.join(OFFLINE_SKIPS)}"
+
+
+_SUGGESTION = re.compile(r" \(did you mean '([^']*)'\?\)")
+
+
+def issue_json(issue: Issue) -> dict[str, Any]:
+    """An issue for a machine (CI annotations): file, line, col, message, suggestion."""
+    match = _SUGGESTION.search(issue.message)
+    return {
+        "file": issue.loc.file,
+        "line": issue.loc.line,
+        "col": issue.loc.col,
+        "message": _SUGGESTION.sub("", issue.message),
+        "suggestion": match.group(1) if match else None,
+    }
 
 
 def validate_plan(plan: CompiledPlan) -> DefinitionSet:
@@ -144,34 +180,104 @@ def drop_stale_models(plan: dict[str, Any]) -> list[str]:
     return dropped
 
 
-def resolve_model(target: str, result: RenderResult) -> str:
-    """The generated model that decides `<account>/<key>` (its own, else the template)."""
-    account, _, key = target.partition("/")
-    if not key:
-        raise DefinitionError([_target_issue(target, "name a segment as <account>/<key>")])
-    by_scope = {(s.account, s.key): s for s in [*result.models.values(), *result.disabled]}
+@dataclass(frozen=True)
+class Resolved:
+    """What `<account>/<key>` names: the account (or "*" for a template), the definition
+    that decides it there (the account's own, else the template) and its dbt model."""
+
+    target: str
+    account: str
+    key: str
+    segment: Segment
+    model: str
+
+
+def resolve(target: str, result: RenderResult, plan: dict[str, Any] | None = None) -> Resolved:
+    """Resolve `<account>/<key>` against the rendered definitions (and the plan file's
+    accounts and packages, when it was compiled online). Raises UnknownSegmentError with
+    one line saying which: malformed, unknown account or segment (did you mean), disabled,
+    or not built for the account's package."""
+    account, _, key = target.strip().partition("/")
+    if not account or not key or "/" in key:
+        raise UnknownSegmentError(
+            f"'{target}' is not a segment name: write <account>/<key>, e.g. acme/loyal_customers "
+            f"(templates: {TEMPLATE_DIR}/<key>)"
+        )
+    plan = plan if plan is not None else read_plan()
+    segments = [*result.models.values(), *result.disabled]
+    by_scope = {(s.account, s.key): s for s in segments}
+    packages: dict[str, str | None] | None = (plan or {}).get("accounts")
     scope = "*" if account in (TEMPLATE_DIR, "*") else account
+    known = {s.account for s in segments if not s.is_template} | set(packages or {})
+    # Offline, a template's account can't be checked: the warehouse is the list.
+    if (
+        scope != "*"
+        and account not in known
+        and (packages is not None or ("*", key) not in by_scope)
+    ):
+        where = (
+            "in the warehouse (crm_raw.accounts)"
+            if packages is not None
+            else "in segment_defs/ (checked offline: the database was not reachable)"
+        )
+        hint = did_you_mean(account, sorted(known))
+        raise UnknownSegmentError(f"unknown account '{account}' {where}{hint}")
     seg = by_scope.get((scope, key)) or by_scope.get(("*", key))
     if seg is None:
-        raise DefinitionError([_target_issue(target, f"no segment '{key}' for '{account}'")])
+        keys = sorted({k for a, k in by_scope if a in (scope, "*")})
+        raise UnknownSegmentError(
+            f"no segment '{key}' for account '{account}'{did_you_mean(key, keys)}: "
+            f"`segments ls --account {account}` lists the published ones, "
+            f"`segments init {account}/{key}` starts a new one"
+        )
     if not seg.enabled:
-        raise DefinitionError([_target_issue(target, f"segment '{key}' is disabled")])
-    return seg.model_name
+        raise UnknownSegmentError(
+            f"{target} is disabled (enabled: false in {seg.source_file}): it is catalogued but "
+            "not built; set enabled: true to build it"
+        )
+    if seg.is_template and scope != "*" and packages is not None:
+        allowed = _template_packages(plan, seg)
+        package = packages.get(account)
+        if allowed is not None and package not in allowed:
+            raise UnknownSegmentError(
+                f"{target} is not built for account '{account}': template {seg.source_file} "
+                f"uses activity conditions (has:), which package '{package or 'unknown'}' does "
+                f"not include (needs {' or '.join(allowed)})"
+            )
+    return Resolved(target, scope, key, seg, seg.model_name)
 
 
-def _target_issue(target: str, message: str) -> Issue:
-    return Issue(Loc(target, 0, 0), message)
+def _template_packages(plan: dict[str, Any] | None, seg: Segment) -> list[str] | None:
+    for entry in (plan or {}).get("segments", []):
+        if entry["model"] == seg.model_name:
+            return entry.get("packages")
+    return None
+
+
+def resolve_model(target: str, result: RenderResult) -> str:
+    """The generated model that decides `<account>/<key>` (its own, else the template);
+    UnknownSegmentError (one line, did you mean) when there is none (see `resolve`)."""
+    return resolve(target, result).model
 
 
 def explain(target: str, as_of: str | None = None, offline: bool = False) -> str:
-    """The SQL that runs for `<account>/<key>`, compiled by dbt."""
+    """The SQL that runs for `<account>/<key>`, compiled by dbt and formatted (one clause a
+    line, indented), so it reads in a terminal and diffs in a review."""
     result = compile_definitions(offline=offline)
     model = resolve_model(target, result)
+    database.connect().close()  # dbt compile connects: say so in one line when it can't
     # dbt would print the compiled SQL itself (and its log) to stdout: silence it.
     args = ["compile", "--select", model, "--log-level", "none"]
     res = run_dbt(args, {"as_of": as_of} if as_of else None)
     for node_result in res.result.results:
         node = node_result.node
         if node.name == model:
-            return f"-- {target}: model {model}\n{node.compiled_code.strip()}\n"
-    raise DefinitionError([_target_issue(target, f"dbt did not compile {model}")])
+            return f"-- {target}: model {model}\n{format_sql(node.compiled_code)}\n"
+    raise DbtError(f"dbt did not compile {model} for {target}: run `segments compile` to see why")
+
+
+def format_sql(text: str) -> str:
+    """SQL laid out for reading: sqlparse's reindent (it changes layout, never tokens)."""
+    formatted = sqlparse.format(text.strip(), reindent=True, indent_width=4, keyword_case="lower")
+    # Drop the blank lines dbt's Jinja leaves; keep the statement's own line breaks.
+    return "\n".join(line.rstrip() for line in formatted.splitlines() if line.strip())

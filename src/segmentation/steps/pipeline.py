@@ -27,6 +27,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -178,23 +181,118 @@ def finish(audit_result: AuditResult, run_id: str | None = None) -> None:
         )
 
 
+# The phases of `run`, in order, with what each does (for a progress display).
+STEPS: dict[str, str] = {
+    "check_sources": "compile the definitions, check source freshness",
+    "validate": "report the compiled plan's errors",
+    "build": "dbt build: staging, features, segments, marts",
+    "audit": "Great Expectations audit of the candidate",
+    "publish": "publish to segments_serving (one transaction)",
+    "history": "record entered/exited in segments_history",
+    "finish": "release the run lease",
+}
+
+
+@dataclass(frozen=True)
+class StepEvent:
+    """A phase of `run` started, ended or failed; `detail` is one line for a person."""
+
+    step: str  # a key of STEPS
+    state: str  # "started" | "done" | "failed"
+    detail: str = ""
+    seconds: float | None = None
+
+
+StepCallback = Callable[[StepEvent], None]
+
+
+class _Steps:
+    """Logs each phase and tells the caller's callback (a progress display) about it."""
+
+    def __init__(self, callback: StepCallback | None) -> None:
+        self.callback = callback
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[list[str]]:
+        detail: list[str] = []  # the phase appends its one-line outcome
+        self._emit(StepEvent(name, "started", STEPS[name]))
+        log.info("step %s: %s", name, STEPS[name])
+        started = time.monotonic()
+        try:
+            yield detail
+        except BaseException as exc:
+            elapsed = time.monotonic() - started
+            log.info("step %s failed after %.1fs", name, elapsed)
+            self._emit(StepEvent(name, "failed", str(exc).split("\n", 1)[0], elapsed))
+            raise
+        elapsed = time.monotonic() - started
+        log.info("step %s done in %.1fs%s", name, elapsed, f": {detail[0]}" if detail else "")
+        self._emit(StepEvent(name, "done", detail[0] if detail else "", elapsed))
+
+    def _emit(self, event: StepEvent) -> None:
+        if self.callback is not None:
+            self.callback(event)
+
+
 def run(
-    as_of: dt.date | None = None, run_id: str | None = None, *, allow_rewind: bool = False
+    as_of: dt.date | None = None,
+    run_id: str | None = None,
+    *,
+    allow_rewind: bool = False,
+    on_step: StepCallback | None = None,
 ) -> dict[str, Any]:
-    """The whole pipeline once, in DAG order. Returns what was published."""
+    """The whole pipeline once, in DAG order. Returns what was published. `on_step` hears
+    each phase start and end (StepEvent); `run_summary(as_of, run_id)` then has the table."""
     as_of = as_of or today()
     run_id = run_id or manual_run_id()
+    steps = _Steps(on_step)
     log.info("pipeline run %s for as-of %s", run_id, as_of)
     # One process runs every step: it holds the lease throughout and releases it at the end.
     with control.hold(as_of, run_id, keep=False):
-        check_sources()
-        validate()
-        build(as_of, run_id)
-        audit_result = audit(as_of, run_id)
-        published = publish(as_of, run_id, audit_result, allow_rewind=allow_rewind)
-        history = record_history(as_of, run_id)
-        finish(audit_result, run_id)
+        with steps.step("check_sources"):
+            check_sources()
+        with steps.step("validate") as detail:
+            plan = validate()
+            detail.append(f"{len(plan['segments'])} definitions")
+        with steps.step("build"):
+            build(as_of, run_id)
+        with steps.step("audit") as detail:
+            audit_result = audit(as_of, run_id)
+            quarantined = len(audit_result.quarantined)
+            detail.append(f"{quarantined} quarantined" if quarantined else "passed")
+        with steps.step("publish") as detail:
+            published = publish(as_of, run_id, audit_result, allow_rewind=allow_rewind)
+            detail.append(f"{published.published} published, {published.quarantined} quarantined")
+        with steps.step("history") as detail:
+            history = record_history(as_of, run_id)
+            detail.append(f"{history['entered']} entered, {history['exited']} exited")
+        with steps.step("finish"):
+            finish(audit_result, run_id)
     return {"as_of": as_of, "run_id": run_id, "published": published, "history": history}
+
+
+@dataclass(frozen=True)
+class SegmentOutcome:
+    """One row of a run's summary: what one account's segment got (segments_history)."""
+
+    account_id: str
+    segment_key: str
+    members: int
+    entered: int
+    exited: int
+    quarantined: bool
+    reason: str | None
+
+
+def run_summary(as_of: dt.date, run_id: str) -> list[SegmentOutcome]:
+    """Per account and segment, what the run of `as_of` recorded: members published (a
+    quarantined one keeps its last good version), entered, exited. Read from
+    segments_history.segment_sizes, so it is what history says, not what the run hoped."""
+    with database.connect() as conn:
+        rows = database.run_sql(
+            conn, "listing.sql", "run_summary", {"as_of": as_of, "run_id": run_id}
+        ).fetchall()
+    return [SegmentOutcome(*row) for row in rows]
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -15,6 +16,21 @@ from psycopg import sql
 from segmentation import settings
 from segmentation.errors import DatabaseError
 
+# The libpq variables a connection reads (PGPASSWORD is reported as set or unset only).
+CONNECTION_VARIABLES = ("PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "PGPASSWORD")
+
+
+def connection_variables() -> str:
+    """What the connection read, for an error message: `PGHOST=db1, PGPORT=5432, ...`."""
+    shown = []
+    for name in CONNECTION_VARIABLES:
+        value = os.environ.get(name)
+        if name == "PGPASSWORD":
+            shown.append(f"{name} {'set' if value else 'unset'}")
+        else:
+            shown.append(f"{name}={value}" if value else f"{name} unset")
+    return ", ".join(shown)
+
 
 def connect(dbname: str | None = None, autocommit: bool = False) -> psycopg.Connection:
     """Connect with the libpq variables (PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE)."""
@@ -22,10 +38,12 @@ def connect(dbname: str | None = None, autocommit: bool = False) -> psycopg.Conn
     try:
         return psycopg.connect(autocommit=autocommit, **kwargs)
     except psycopg.OperationalError as exc:
+        # One line (the CLI prints it as is): libpq's reason is several lines with hints.
+        reason = " ".join(str(exc).split("\n", 1)[0].split()) or type(exc).__name__
         raise DatabaseError(
-            f"Cannot connect to PostgreSQL: {exc}".rstrip()
-            + '\nStart the local server with `eval "$(segments db up)"`, or set PGHOST, '
-            "PGPORT, PGUSER, PGPASSWORD and PGDATABASE."
+            f"cannot reach PostgreSQL ({connection_variables()}): {reason}. Start the local "
+            'server with `eval "$(segments db up)"`, or set PGHOST, PGPORT, PGUSER, PGPASSWORD '
+            "and PGDATABASE."
         ) from exc
 
 
