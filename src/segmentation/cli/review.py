@@ -3,6 +3,7 @@ Broadcast sees) and export (a published segment to a file)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sys
 from enum import StrEnum
@@ -12,7 +13,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from segmentation.cli.app import AsOf, command, console, error, note, out, warn
+from segmentation.cli.app import command, console, error, note, out, parse_date, warn
 from segmentation.steps import diff as diff_step
 from segmentation.steps import export as export_step
 from segmentation.steps.diff import DiffResult, SegmentDiff
@@ -48,6 +49,17 @@ Paths = Annotated[
     ),
 ]
 
+DiffAsOf = Annotated[
+    dt.date | None,
+    typer.Option(
+        "--as-of",
+        parser=parse_date,
+        metavar="DATE",
+        help="Evaluate the candidates as of this date, YYYY-MM-DD (default: the as-of date "
+        "serving shows, so only the definitions differ).",
+    ),
+]
+
 _HEADERS = ("segment", "status", "published", "candidate", "entered", "exited", "change %")
 
 
@@ -64,7 +76,7 @@ def diff(
     against: Annotated[
         Against, typer.Option("--against", help="What to compare with.")
     ] = Against.published,
-    as_of: AsOf = None,
+    as_of: DiffAsOf = None,
     fail_on_change_pct: Annotated[
         float | None,
         typer.Option(
