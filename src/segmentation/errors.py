@@ -77,3 +77,11 @@ class RunLockedError(SegmentationError):
 
 class CandidateChangedError(PublishError):
     """The candidate is not the one the audit checked (rebuilt in between); nothing published."""
+
+
+class ExportError(SegmentationError):
+    """`segments export` refused: an unknown, never-published or stale segment; nothing written."""
+
+
+class ChangeLimitError(SegmentationError):
+    """`segments diff --fail-on-change-pct`: a segment would change by more than allowed."""

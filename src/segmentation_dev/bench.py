@@ -14,12 +14,15 @@ import datetime as dt
 import os
 import secrets
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from psycopg import sql
@@ -36,6 +39,7 @@ class Measurement:
     seconds: float
     peak_mib: float
     rows: int
+    peak_kind: str = "Python"  # what peak_mib measures: Python allocations, or a process's RSS
 
 
 @dataclass
@@ -52,7 +56,7 @@ class Comparison:
             out.append(
                 f"  {m.name:<28} {m.seconds:8.3f} s  {m.rows:>10,} rows  "
                 f"{m.rows / m.seconds if m.seconds else 0:>12,.0f} rows/s  "
-                f"peak {m.peak_mib:7.1f} MiB (Python)"
+                f"peak {m.peak_mib:7.1f} MiB ({m.peak_kind})"
             )
         out.append(
             f"  ratio: {self.candidate.name} is {speedup:.1f}x faster than {self.baseline.name}"
@@ -204,15 +208,105 @@ def bench_segment_features(contacts: int) -> Comparison:
     )
 
 
+# A published segment of N members, written straight into serving (the pipeline is not what
+# is measured): every member has an e-mail or WhatsApp recipient on alternate rows.
+_BIG_SEGMENT = (
+    "insert into segments_serving.segments (account_id, segment_key, name, definition_hash, "
+    "member_count, as_of, published_at) values ('bench', 'big', 'Big', 'bench', %(n)s, "
+    "%(as_of)s, now())",
+    "insert into segments_serving.segment_members select 'bench', 'big', "
+    "'c' || lpad(g::text, 8, '0'), %(as_of)s from generate_series(1, %(n)s) as g",
+    "insert into segments_serving.broadcast_recipients select 'bench', 'big', "
+    "'c' || lpad(g::text, 8, '0'), ch, case when ch = 'email' then 'c' || g || '@example.com' "
+    "else '+62812' || lpad(g::text, 8, '0') end from generate_series(1, %(n)s) as g, "
+    "lateral (values (case when g %% 2 = 0 then 'email' else 'whatsapp' end)) as c (ch)",
+    "analyze segments_serving.segment_members, segments_serving.broadcast_recipients",
+)
+# The baseline: the same query, every row fetched into memory first, then written.
+_FETCHALL_EXPORT = """
+import csv, sys
+from psycopg import sql
+from segmentation.warehouse import database
+(stmt,) = database.statements("export.sql", "members", contacts=sql.SQL(
+    "(select null::text as account_id, null::text as contact_id, null::text as full_name)"))
+with database.connect() as conn, open(sys.argv[1], "w", newline="") as f:
+    rows = conn.execute(stmt, {"account_id": "bench", "segment_key": "big"}).fetchall()
+    csv.writer(f).writerows(rows)
+"""
+# Runs argv as its only child and prints that child's peak RSS (KiB on Linux).
+_PEAK_RSS = (
+    "import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True); "
+    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+)
+
+
+def _peak_rss_mib(argv: list[str]) -> float:
+    done = subprocess.run(
+        [sys.executable, "-c", _PEAK_RSS, *argv], check=True, capture_output=True, text=True
+    )
+    return int(done.stdout.strip().splitlines()[-1]) / 1024
+
+
+def _line_count(path: str) -> int:
+    with open(path, newline="") as f:
+        return sum(1 for _ in f)
+
+
+def bench_export(rows: int) -> Comparison:
+    """`segments export` of one large published segment (a named cursor, 10k rows a chunk)
+    against fetching every row first; peak RSS of the exporting process, not of this one."""
+    as_of = dt.date(2026, 11, 22)
+    segments = str(Path(sys.executable).with_name("segments"))
+    kind = "RSS of the exporter"
+    with scratch_database() as db, tempfile.TemporaryDirectory() as tmp:
+        with database.transaction(db) as conn:
+            for statement in _BIG_SEGMENT:
+                conn.execute(statement, {"n": rows, "as_of": as_of})
+
+        def run(name: str, argv: list[str], out: str) -> Measurement:
+            start = time.perf_counter()
+            peak = _peak_rss_mib(argv)
+            seconds = time.perf_counter() - start
+            lines = _line_count(out) if out.endswith(".csv") else rows
+            return Measurement(name, seconds, peak, lines, peak_kind=kind)
+
+        def export(fmt: str) -> list[str]:
+            return [segments, "export", "bench/big", "--format", fmt, "--out", f"{tmp}/out.{fmt}"]
+
+        baseline = run(
+            "fetchall, then write",
+            [sys.executable, "-c", _FETCHALL_EXPORT, f"{tmp}/all.csv"],
+            f"{tmp}/all.csv",
+        )
+        candidate = run("segments export (streamed)", export("csv"), f"{tmp}/out.csv")
+        others = [
+            run(f"export --format {f}", export(f), f"{tmp}/out.{f}") for f in ("xlsx", "parquet")
+        ]
+    if baseline.rows + 1 != candidate.rows:  # the baseline writes no header line
+        raise SystemExit(f"row counts differ: {baseline.rows} vs {candidate.rows - 1}")
+    formats = ", ".join(f"{m.name}: peak {m.peak_mib:.0f} MiB in {m.seconds:.1f} s" for m in others)
+    return Comparison(
+        f"Exporting a published segment of {rows:,} members",
+        baseline,
+        candidate,
+        note=f"peak RSS {candidate.peak_mib:.0f} MiB streamed vs {baseline.peak_mib:.0f} MiB "
+        f"fetched whole ({baseline.peak_mib / candidate.peak_mib:.1f}x less); {formats}",
+    )
+
+
 BENCHMARKS: dict[str, Callable[[argparse.Namespace], Comparison]] = {
     "contact_load": lambda args: bench_contact_load(args.contacts),
     "segment_features": lambda args: bench_segment_features(args.contacts),
+    "export_1m": lambda args: bench_export(args.export_rows),
 }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m segmentation_dev.bench", description=__doc__)
     parser.add_argument("--contacts", type=int, default=20000)
+    parser.add_argument(
+        "--export-rows", type=int, default=1_000_000, help="members of the exported segment"
+    )
     parser.add_argument("--only", choices=sorted(BENCHMARKS), action="append")
     args = parser.parse_args(argv)
     localpg.ensure_server()

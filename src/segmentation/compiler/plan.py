@@ -65,6 +65,8 @@ class CompiledPlan:
                     "enabled": seg.enabled,
                     "template": seg.is_template,
                     "definition_hash": seg.definition_hash,
+                    # what the hash is over: publish records it, `segments diff` compares it
+                    "logic": seg.logic_json(),
                     "source_file": seg.source_file,
                     "packages": payload.get("packages"),
                     "activity_objects": payload.get("activity_objects", []),

@@ -104,6 +104,13 @@ class Expect:
         }
 
 
+def logic_hash(logic: dict[str, Any]) -> str:
+    """The definition_hash of a segment's `logic_json()` (also of one read back from where
+    it was recorded, so a recorded definition proves it is the one that hash names)."""
+    canonical = json.dumps(logic, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
 @dataclass(frozen=True)
 class Segment:
     key: str
@@ -145,8 +152,7 @@ class Segment:
 
     @property
     def definition_hash(self) -> str:
-        canonical = json.dumps(self.logic_json(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode()).hexdigest()
+        return logic_hash(self.logic_json())
 
     def to_json(self) -> dict[str, Any]:
         return {

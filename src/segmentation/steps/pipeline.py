@@ -160,6 +160,7 @@ def publish(
             dict(audit_result.quarantined),
             allow_rewind=allow_rewind,
             audit_id=audit_result.audit_id,
+            definitions=publish_step.plan_definitions(plan),
         )
 
 

@@ -22,7 +22,9 @@ a `publish_log` row.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +34,7 @@ from psycopg import sql
 
 from segmentation import settings
 from segmentation.errors import CandidateChangedError, PublishError, PublishRewindError
+from segmentation.language.model import logic_hash
 from segmentation.warehouse import control, database
 
 log = logging.getLogger(__name__)
@@ -85,6 +88,7 @@ def publish(
     audit_id: int | None = None,
     lock_timeout: str | None = None,
     statement_timeout: str | None = None,
+    definitions: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> PublishResult:
     """Publish the candidate in segments_audit to segments_serving in one transaction.
 
@@ -96,6 +100,8 @@ def publish(
     otherwise CandidateChangedError / RunLockedError and serving is unchanged. Without it the
     candidate is published as it stands (tests, and an operator's deliberate call).
     Timeouts default to env SEGMENTS_PUBLISH_LOCK_TIMEOUT / SEGMENTS_PUBLISH_STATEMENT_TIMEOUT.
+    `definitions` (plan_definitions of the audited plan) are recorded, in the same
+    transaction, in segments_history.published_definitions for each hash published.
     """
     published_at = dt.datetime.now(dt.UTC)
     q_keys = sorted(quarantined)
@@ -119,6 +125,7 @@ def publish(
             _prepare(conn, params)
             _write_members(conn, params)
             _write_segments(conn, params)
+            _write_definitions(conn, params, definitions or {})
             _write_groups(conn, params)
             _write_recipients(conn, params)
             result = _write_log(conn, params)
@@ -271,6 +278,44 @@ def _write_members(conn: psycopg.Connection, p: dict[str, Any]) -> None:
 
 def _write_segments(conn: psycopg.Connection, p: dict[str, Any]) -> None:
     _run(conn, "write_segments", p)
+
+
+def plan_definitions(plan: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """definition_hash -> {key, scope, logic, source_file} of a plan file's segments (those
+    without the recorded logic, from an older plan file, are left out)."""
+    found: dict[str, dict[str, Any]] = {}
+    for seg in (plan or {}).get("segments", []):
+        if seg.get("logic") is not None:
+            found[seg["definition_hash"]] = {
+                "key": seg["key"],
+                "scope": seg["account"],
+                "logic": seg["logic"],
+                "source_file": seg.get("source_file"),
+            }
+    return found
+
+
+def _write_definitions(
+    conn: psycopg.Connection, p: dict[str, Any], definitions: Mapping[str, Mapping[str, Any]]
+) -> None:
+    rows = []
+    for digest, d in sorted(definitions.items()):
+        if logic_hash(dict(d["logic"])) != digest:
+            # Never record a definition under a hash it does not have.
+            log.warning(
+                "not recording the definition of %s/%s: hash mismatch", d["scope"], d["key"]
+            )
+            continue
+        rows.append((digest, d["key"], d["scope"], json.dumps(d["logic"]), d.get("source_file")))
+    if not rows:
+        return
+    columns = list(zip(*rows, strict=True))
+    names = ("d_hash", "d_key", "d_scope", "d_definition", "d_source")
+    _run(
+        conn,
+        "write_definitions",
+        {**p, **{n: list(c) for n, c in zip(names, columns, strict=True)}},
+    )
 
 
 def _write_groups(conn: psycopg.Connection, p: dict[str, Any]) -> None:

@@ -47,7 +47,13 @@ ACCOUNT_SETTING = "app.account_id"
 TENANT_TABLES = ("segments", "segment_members", "group_assignments", "broadcast_recipients")
 # publish_log spans every account: not granted to the readers (its RLS has no reader policy).
 SERVING_TABLES = (*TENANT_TABLES, "publish_log")
-HISTORY_TABLES = ("membership_changes", "segment_sizes", "membership_state", "recorded_dates")
+HISTORY_TABLES = (
+    "membership_changes",
+    "segment_sizes",
+    "membership_state",
+    "recorded_dates",
+    "published_definitions",
+)
 # Login role -> accounts it may read. Not a serving table: the pipeline never touches it.
 READER_ACCOUNTS = "reader_accounts"
 

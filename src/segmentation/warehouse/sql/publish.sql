@@ -232,6 +232,33 @@ from pub_catalogue as c
 where c.quarantined
 on conflict (account_id, segment_key) do nothing;
 
+-- name: write_definitions
+-- The definition of each hash this publish shows, unless an earlier publish recorded it.
+-- The arrays hold the plan's definitions (publish.py checked each against its hash).
+insert into {history}.published_definitions (
+    definition_hash, segment_key, scope, definition, source_file, first_published_at,
+    first_run_id
+)
+select
+    d.definition_hash,
+    d.segment_key,
+    d.scope,
+    d.definition::jsonb as definition,
+    d.source_file,
+    %(published_at)s as first_published_at,
+    %(run_id)s as first_run_id
+from
+    unnest(
+        %(d_hash)s::text[], %(d_key)s::text[], %(d_scope)s::text[], %(d_definition)s::text[],
+        %(d_source)s::text[]
+    ) as d (definition_hash, segment_key, scope, definition, source_file)
+where
+    exists (
+        select 1 from pub_catalogue as c
+        where c.definition_hash = d.definition_hash and not c.quarantined
+    )
+on conflict (definition_hash) do nothing;
+
 -- name: write_groups
 create temp table pub_groups on commit drop as
 select

@@ -140,3 +140,17 @@ create table if not exists segments_history.recorded_dates (
     entered integer not null,
     exited integer not null
 );
+
+-- The definition behind every definition_hash ever published (`segments diff` shows what
+-- changed against it). Written in the publish transaction, keyed by the hash, never updated:
+-- `definition` is the normalised logic the hash is computed over (model.logic_json), so a
+-- row proves itself. scope: the account, or '*' for a template under segment_defs/_all/.
+create table if not exists segments_history.published_definitions (
+    definition_hash text primary key,
+    segment_key text not null,
+    scope text not null,
+    definition jsonb not null,
+    source_file text,
+    first_published_at timestamptz not null,
+    first_run_id text not null
+);
