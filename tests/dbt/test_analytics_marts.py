@@ -10,6 +10,7 @@ the raw CRM rows of the fixture, with local dates taken by zoneinfo.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import statistics
 from collections import Counter, defaultdict
 from collections.abc import Iterator
@@ -240,7 +241,7 @@ def history(pg_database: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         # the fixture really moves: entries and exits, and more than one segment changes
         changed = {
             key
-            for a, b in zip(DATES, DATES[1:], strict=False)
+            for a, b in itertools.pairwise(DATES)
             for key in ORDER
             if truth[a][key] != truth[b][key]
         }
@@ -301,9 +302,8 @@ def kpis(members: set[str], day: dt.date, truth: Truth, as_of: dt.date) -> dict[
     )
     retention = None
     if day + dt.timedelta(RETENTION_DAYS) <= as_of:
-        after = {
-            c for c, d, _ in bought if day < d <= day + dt.timedelta(RETENTION_DAYS)
-        } & members
+        end = day + dt.timedelta(RETENTION_DAYS)
+        after = {c for c, d, _ in bought if day < d <= end} & members
         retention = len(after) / m
     sent = {k: local(t) for k, t in CAMPAIGNS}
     pairs: dict[tuple[str, str], set[str]] = defaultdict(set)
@@ -419,7 +419,9 @@ def test_stability_shares_churn_and_stints(history: Any) -> None:
     db, truth = history
     expected = expected_stability(truth, D4)
     got = stability_rows(db)
-    assert got == [{k: approx(v) if isinstance(v, float) else v for k, v in e.items()} for e in expected]
+    assert got == [
+        {k: approx(v) if isinstance(v, float) else v for k, v in e.items()} for e in expected
+    ]
     by_date = {(r["segment_key"], r["as_of"]): r for r in got}
     # D3 + 1 and D2 + 7 are not recorded: NULL, not 0 or 1; D1 + 7 = D4 is
     assert by_date[("big_points", D3)]["retained_1d"] is None
@@ -431,7 +433,7 @@ def test_stability_shares_churn_and_stints(history: Any) -> None:
 
 def expected_migration(truth: Truth, as_of: dt.date) -> Counter:
     dates = [d for d in DATES if d <= as_of]
-    pairs = set(zip(dates, dates[1:], strict=False))
+    pairs = set(itertools.pairwise(dates))
     pairs |= {(a, b) for a in dates for b in dates if (b - a).days in (7, 30)}
     counts: Counter = Counter()
     for a, b in pairs:
@@ -525,7 +527,13 @@ def test_kpis_per_segment_and_account(history: Any) -> None:
         assert accounts[day] == {c: approx(v) if isinstance(v, float) else v for c, v in e.items()}
     # the windows matter: revenue, retention, engagement and tickets are not all zero or NULL
     values = list(got.values()) + list(accounts.values())
-    for column in ("arpu", "retention_rate", "read_rate", "clicked_rate", "open_tickets_per_member"):
+    for column in (
+        "arpu",
+        "retention_rate",
+        "read_rate",
+        "clicked_rate",
+        "open_tickets_per_member",
+    ):
         assert any(v[column] for v in values), column
     assert accounts[D4]["retention_rate"] is None  # D4 + 3 days lies after the as-of date
 

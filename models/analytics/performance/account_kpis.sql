@@ -1,4 +1,5 @@
-{#- The same KPIs over all the account's contacts per recorded date: the account average each segment is compared with. -#}
+{#- The same KPIs over all the account's contacts per recorded date: the account average
+    each segment is compared with. -#}
 with
 
 kpis as (

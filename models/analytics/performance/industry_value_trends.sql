@@ -9,11 +9,18 @@ as_of as (
 ),
 
 accounts as (
-    select account_id, timezone from {{ ref('stg_crm__accounts') }}
+    select
+        account_id,
+        timezone
+    from {{ ref('stg_crm__accounts') }}
 ),
 
 companies as (
-    select account_id, contact_id, industry from {{ ref('int_segment_primary_companies') }}
+    select
+        account_id,
+        contact_id,
+        industry
+    from {{ ref('int_segment_primary_companies') }}
 ),
 
 orders as (
@@ -32,11 +39,11 @@ final as (
         orders.account_id,
         as_of.as_of_date as as_of,
         coalesce(companies.industry, '(none)') as industry,
-        cast(date_trunc('month', orders.ordered_on) as date) as month,
-        count(*)::integer as orders,
-        avg(orders.amount)::numeric as avg_order_value,
-        percentile_cont(0.5) within group (order by orders.amount)::numeric as median_order_value,
-        sum(orders.amount)::numeric as revenue
+        cast(date_trunc('month', orders.ordered_on) as date) as month,  -- noqa: RF04
+        cast(count(*) as integer) as orders,
+        cast(avg(orders.amount) as numeric) as avg_order_value,
+        cast(percentile_cont(0.5) within group (order by orders.amount) as numeric) as median_order_value,
+        cast(sum(orders.amount) as numeric) as revenue
     from orders
     inner join as_of on orders.ordered_on <= as_of.as_of_date
     left join companies

@@ -10,7 +10,10 @@ dates as (
 ),
 
 accounts as (
-    select account_id, timezone from {{ ref('stg_crm__accounts') }}
+    select
+        account_id,
+        timezone
+    from {{ ref('stg_crm__accounts') }}
 ),
 
 contacts as (
@@ -32,9 +35,17 @@ live as (
 ),
 
 final as (
-    select account_id, contact_id, as_of from live
+    select
+        account_id,
+        contact_id,
+        as_of
+    from live
     union
-    select account_id, contact_id, as_of from {{ ref('int_segment_members_by_date') }}
+    select
+        account_id,
+        contact_id,
+        as_of
+    from {{ ref('int_segment_members_by_date') }}
 )
 
 select * from final

@@ -21,7 +21,10 @@ as_of as (
 ),
 
 accounts as (
-    select account_id, timezone from {{ ref('stg_crm__accounts') }}
+    select
+        account_id,
+        timezone
+    from {{ ref('stg_crm__accounts') }}
 ),
 
 contacts as (
@@ -120,7 +123,7 @@ campaigns as (
             contacts.account_id = campaign_events.account_id
             and contacts.contact_id = campaign_events.contact_id
             and campaign_events.sent_on > contacts.as_of - {{ campaign_days }}
-            and campaign_events.sent_on <= contacts.as_of
+            and contacts.as_of >= campaign_events.sent_on
     group by contacts.account_id, contacts.contact_id, contacts.as_of
 ),
 
@@ -147,9 +150,9 @@ open_tickets as (
         on
             contacts.account_id = tickets.account_id
             and contacts.contact_id = tickets.contact_id
-            and tickets.created_on <= contacts.as_of
+            and contacts.as_of >= tickets.created_on
             and (
-                tickets.resolved_on > contacts.as_of
+                contacts.as_of < tickets.resolved_on
                 or (tickets.resolved_on is null and tickets.status in ('open', 'pending'))
             )
     group by contacts.account_id, contacts.contact_id, contacts.as_of
@@ -160,7 +163,7 @@ final as (
         contacts.account_id,
         contacts.contact_id,
         contacts.as_of,
-        coalesce(revenue.revenue, 0)::numeric as revenue,
+        cast(coalesce(revenue.revenue, 0) as numeric) as revenue,
         case
             when contacts.as_of + {{ retention_days }} <= as_of.as_of_date
                 then coalesce(revenue.purchases_after, 0) > 0
@@ -168,12 +171,12 @@ final as (
         case
             when contacts.as_of < as_of.as_of_date then coalesce(revenue.purchases_after, 0) > 0
         end as bought_after_to_date,
-        coalesce(campaigns.campaigns, 0)::integer as campaigns,
-        coalesce(campaigns.delivered, 0)::integer as delivered,
-        coalesce(campaigns.was_read, 0)::integer as was_read,
-        coalesce(campaigns.clicked, 0)::integer as clicked,
-        coalesce(campaigns.replied, 0)::integer as replied,
-        coalesce(open_tickets.open_tickets, 0)::integer as open_tickets
+        cast(coalesce(campaigns.campaigns, 0) as integer) as campaigns,
+        cast(coalesce(campaigns.delivered, 0) as integer) as delivered,
+        cast(coalesce(campaigns.was_read, 0) as integer) as was_read,
+        cast(coalesce(campaigns.clicked, 0) as integer) as clicked,
+        cast(coalesce(campaigns.replied, 0) as integer) as replied,
+        cast(coalesce(open_tickets.open_tickets, 0) as integer) as open_tickets
     from contacts
     cross join as_of
     left join revenue

@@ -7,7 +7,10 @@ dates as (
 ),
 
 sizes as (
-    select sizes.account_id, sizes.segment_key, sizes.as_of
+    select
+        sizes.account_id,
+        sizes.segment_key,
+        sizes.as_of
     from {{ source('segments_history', 'segment_sizes') }} as sizes
     inner join dates on sizes.as_of = dates.as_of
 ),
@@ -37,9 +40,17 @@ members as (
 -- A published segment has a size row each recorded date; a removed segment's last exits
 -- have changes but no size row.
 keys as (
-    select account_id, segment_key, as_of from sizes
+    select
+        account_id,
+        segment_key,
+        as_of
+    from sizes
     union
-    select account_id, segment_key, as_of from changes
+    select
+        account_id,
+        segment_key,
+        as_of
+    from changes
 ),
 
 final as (

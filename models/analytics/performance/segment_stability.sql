@@ -41,8 +41,8 @@ retained as (
         on
             horizons.account_id = stints.account_id
             and horizons.segment_key = stints.segment_key
-            and stints.entered_on <= horizons.as_of
-            and (stints.exited_on is null or stints.exited_on > horizons.later_as_of)
+            and horizons.as_of >= stints.entered_on
+            and (stints.exited_on is null or horizons.later_as_of < stints.exited_on)
     where horizons.later_as_of is not null
     group by horizons.account_id, horizons.segment_key, horizons.as_of, horizons.days
 ),
@@ -61,7 +61,7 @@ completed as (
         on
             flow.account_id = stints.account_id
             and flow.segment_key = stints.segment_key
-            and stints.exited_on <= flow.as_of
+            and flow.as_of >= stints.exited_on
     group by flow.account_id, flow.segment_key, flow.as_of
 ),
 
