@@ -4,7 +4,7 @@ Write-audit-publish, one function per DAG task:
 
     check_sources -> validate -> build(as_of) -> audit(as_of, run_id)
         -> publish(as_of, run_id, audit) -> record_history(as_of, run_id)
-        -> finish(audit)
+        -> build_analytics(as_of, run_id) -> finish(audit)
 
 The definitions are compiled once per run, by `check_sources` (it must render them before
 dbt parses the project), into the plan file `.local/target/segments_plan.json`
@@ -51,7 +51,11 @@ from segmentation.warehouse.dbt_runner import run_dbt
 log = logging.getLogger(__name__)
 
 # Serving tables are written by publish (one transaction), never by dbt.
-BUILD_EXCLUDE = "path:models/serving"
+SERVING_MODELS = "path:models/serving"
+# The performance marts read segments_history, so they are built after record_history
+# (build_analytics), not with the candidate.
+ANALYTICS_MODELS = "path:models/analytics/performance"
+BUILD_EXCLUDE = f"{SERVING_MODELS} {ANALYTICS_MODELS}"
 
 
 def dbt_vars(as_of: dt.date | None) -> dict[str, Any]:
@@ -170,6 +174,16 @@ def record_history(as_of: dt.date, run_id: str) -> dict[str, Any]:
         return history_step.record_history(as_of, run_id)
 
 
+def build_analytics(as_of: dt.date, run_id: str) -> Any:
+    """Build and test the performance marts (segments_marts: flow, stability, migration,
+    KPIs, industry trends) for `as_of`, from the history record_history just wrote. Each is
+    a table rebuilt from history and staging up to `as_of`, so a rerun gives the same rows.
+    A failed model or test raises DbtError; serving and history are untouched."""
+    with control.hold(as_of, run_id):
+        _ensure_generated()
+        return run_dbt(["build", "--select", ANALYTICS_MODELS], dbt_vars(as_of))
+
+
 def finish(audit_result: AuditResult, run_id: str | None = None) -> None:
     """End the run: release its lease, then fail it when anything was quarantined (after the
     rest published and history ran)."""
@@ -267,6 +281,8 @@ def run(
         with steps.step("history") as detail:
             history = record_history(as_of, run_id)
             detail.append(f"{history['entered']} entered, {history['exited']} exited")
+        with steps.step("analytics"):
+            build_analytics(as_of, run_id)
         with steps.step("finish"):
             finish(audit_result, run_id)
     return {"as_of": as_of, "run_id": run_id, "published": published, "history": history}

@@ -1,0 +1,30 @@
+{#- The same KPIs over all the account's contacts per recorded date: the account average
+    each segment is compared with. -#}
+with
+
+kpis as (
+    select * from {{ ref('int_kpis_by_population') }}
+    where is_account
+),
+
+final as (
+    select
+        account_id,
+        as_of,
+        members,
+        share_of_contacts,
+        arpu,
+        retention_rate,
+        delivered_rate,
+        read_rate,
+        clicked_rate,
+        replied_rate,
+        open_tickets_per_member,
+        revenue,
+        retention_rate_to_date,
+        campaign_recipients,
+        open_tickets
+    from kpis
+)
+
+select * from final
