@@ -31,7 +31,7 @@ final as (
         registry.is_fallback,
         registry.definition_hash,
         registry.source_file,
-        registry.account_id = '*' as is_template
+        registry.account_id = '*' as from_template
     from registry
     inner join accounts
         on

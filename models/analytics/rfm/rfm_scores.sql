@@ -5,8 +5,9 @@
     - frequency: completed orders dated in [as_of - rfm_window_days, as_of] (the window of
       the language's within_last), monetary: the sum of their amounts;
     - r/f/m_score: ntile(5) within the account over the contacts with a completed order, in
-      a deterministic order with contact_id (byte order) breaking ties: r over recency_days
-      descending (5 = most recent), f over frequency, m over monetary (5 = most);
+      a deterministic order with contact_id (its UTF-8 bytes: code-point order) breaking
+      ties: r over recency_days descending (5 = most recent), f over frequency, m over
+      monetary (5 = most);
     - rfm_segment: rfm_segment_map at (r_score, fm_score), fm_score = round(mean(f, m)).
 
     Contacts without a completed order on or before the as-of date get r = f = m = 1,
@@ -67,26 +68,33 @@ buyers as (
     group by account_id, contact_id
 ),
 
-scored as (
-    select
-        buyers.*,
-        ntile(5) over (
-            partition by buyers.account_id
-            order by buyers.recency_days desc, buyers.contact_id collate "C"
-        ) as r_score,
-        ntile(5) over (
-            partition by buyers.account_id
-            order by buyers.frequency, buyers.contact_id collate "C"
-        ) as f_score,
-        ntile(5) over (
-            partition by buyers.account_id
-            order by buyers.monetary, buyers.contact_id collate "C"
-        ) as m_score
+-- Only contacts that existed on the as-of date are ranked. Ties are broken by the bytes of
+-- contact_id (code-point order), whatever the database's collation.
+eligible_buyers as (
+    select buyers.*
     from buyers
     inner join contacts
         on
             buyers.account_id = contacts.account_id
             and buyers.contact_id = contacts.contact_id
+),
+
+scored as (
+    select
+        buyers.*,
+        ntile(5) over (
+            partition by buyers.account_id
+            order by buyers.recency_days desc, convert_to(buyers.contact_id, 'UTF8')
+        ) as r_score,
+        ntile(5) over (
+            partition by buyers.account_id
+            order by buyers.frequency, convert_to(buyers.contact_id, 'UTF8')
+        ) as f_score,
+        ntile(5) over (
+            partition by buyers.account_id
+            order by buyers.monetary, convert_to(buyers.contact_id, 'UTF8')
+        ) as m_score
+    from eligible_buyers as buyers
 ),
 
 segment_map as (
