@@ -48,7 +48,7 @@ def ran(pg_database: str, gx_dir: Path) -> Iterator[psycopg.Connection]:
 
 def test_every_staged_contact_has_one_rfm_row(ran: psycopg.Connection) -> None:
     staged = set(ran.execute(EXISTING).fetchall())
-    assert len(staged) >= 2000
+    assert len(staged) > 1500  # 2000 generated, minus what staging rejects
     rows = ran.execute(
         "select account_id, contact_id, as_of, r_score, f_score, m_score, rfm_segment, "
         "recency_days, frequency from segments_marts.rfm_scores"
