@@ -24,6 +24,7 @@ BUILD_SELECT = [
     "int_segment_primary_companies",
     "int_segment_scopes",  # which accounts each template applies to
     "features",  # per-contact activity features (has:) that segment models join
+    "path:models/analytics/rfm",  # rfm_scores, which segments on rfm.* fields join
     "tag:segment",
     "segment_memberships",
     "segment_catalogue",
@@ -86,6 +87,12 @@ def copy_project(target: Path) -> Path:
     marts.mkdir(parents=True)
     for name in ("_marts__models.yml", "segment_memberships.sql", "segment_catalogue.sql"):
         shutil.copy(PROJECT_DIR / "models" / "marts" / name, marts / name)
+    # rfm.* and cluster.* fields read rfm_scores and the contact_clusters source.
+    analytics = target / "models" / "analytics"
+    shutil.copytree(PROJECT_DIR / "models" / "analytics" / "rfm", analytics / "rfm", ignore=ignore)
+    (analytics / "clusters").mkdir()
+    sources = "_clusters__sources.yml"
+    shutil.copy(PROJECT_DIR / "models" / "analytics" / "clusters" / sources, analytics / "clusters")
     (target / "segment_defs").mkdir()
     return target
 

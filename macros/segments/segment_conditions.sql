@@ -8,8 +8,9 @@
 
     `scope` says which rows the tree's fields are read from:
     - 'contact' (a segment's condition): aliases c (the contact), co (its primary company,
-      when used), the feature models feat_<object> (has:) and a (the account's as-of row:
-      as_of_date, timezone);
+      when used), rfm (its rfm_scores row) and cl (its contact_clusters row), when used, the
+      feature models feat_<object> (has:) and a (the account's as-of row: as_of_date,
+      timezone);
     - 'activity' (the `where:` and `within:` of has:, inside contact_features): the
       activity row src and a; only all / any / not / condition nodes. -#}
 {% macro segment_node_sql(node, scope='contact') -%}
@@ -55,7 +56,7 @@
         {%- endif -%}
         src
     {%- else -%}
-        {%- set aliases = {'contact': 'c', 'company': 'co'} -%}
+        {%- set aliases = {'contact': 'c', 'company': 'co', 'rfm': 'rfm', 'cluster': 'cl'} -%}
         {%- if entity not in aliases -%}
             {{ exceptions.raise_compiler_error("segment_entity_alias: unknown entity '" ~ (entity | string) ~ "'") }}
         {%- endif -%}

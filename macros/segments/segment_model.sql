@@ -5,7 +5,9 @@
 
     Contacts created after the as-of date are never members, so a backfill for an old
     as-of date only sees contacts that existed then. Inputs are the staged contacts (a
-    table) and int_segment_primary_companies (one row per contact, also a table). -#}
+    table) and int_segment_primary_companies (one row per contact, also a table); rfm.*
+    fields read rfm_scores and cluster.* fields the clustering step's contact_clusters, both
+    at the run's as-of date (a contact without such a row has those fields unset). -#}
 {% macro segment_model(definition) -%}
     {%- set entities = definition.entities | default(['contact']) -%}
     {%- set template = definition.account == '*' -%}
@@ -50,6 +52,20 @@ final as (
         on
             c.account_id = co.account_id
             and c.contact_id = co.contact_id
+    {%- endif %}
+    {%- if 'rfm' in entities %}
+    left join {{ ref('rfm_scores') }} as rfm
+        on
+            c.account_id = rfm.account_id
+            and c.contact_id = rfm.contact_id
+            and a.as_of_date = rfm.as_of
+    {%- endif %}
+    {%- if 'cluster' in entities %}
+    left join {{ source('segments_marts', 'contact_clusters') }} as cl
+        on
+            c.account_id = cl.account_id
+            and c.contact_id = cl.contact_id
+            and a.as_of_date = cl.as_of
     {%- endif %}
     {{- feature_joins(definition.activity_objects | default([])) }}
     where

@@ -1,14 +1,11 @@
-{#- One row per (account, priority group) from segment_defs/<account>/_groups/*.yml, for
+{#- One row per (account, priority group) from segment_defs/<account>/_groups/*.yml and the
+    template groups of segment_defs/_all/_groups/ (expanded by int_group_entries), for
     accounts that exist: the segments in priority order (first match wins) and the
     fallback label. segment_group_assignments applies them. -#}
 with
 
-accounts as (
-    select account_id from {{ ref('stg_crm__accounts') }}
-),
-
 entries as (
-    {{ segment_group_rows_sql(segment_group_registry()) | indent(4) }}
+    select * from {{ ref('int_group_entries') }}
 ),
 
 final as (
@@ -25,7 +22,6 @@ final as (
         min(entries.definition_hash) as definition_hash,
         min(entries.source_file) as source_file
     from entries
-    inner join accounts on entries.account_id = accounts.account_id
     group by entries.account_id, entries.group_key
 )
 

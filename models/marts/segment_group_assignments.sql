@@ -9,9 +9,7 @@ groups_catalogue as (
 -- One row per (account, group, entry) of the groups that exist: priority 1 wins.
 group_entries as (
     select entries.*
-    from (
-        {{ segment_group_rows_sql(segment_group_registry()) | indent(8) }}
-    ) as entries
+    from {{ ref('int_group_entries') }} as entries
     inner join groups_catalogue
         on
             entries.account_id = groups_catalogue.account_id

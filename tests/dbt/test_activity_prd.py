@@ -54,7 +54,8 @@ def built(
                 "build",
                 "--no-partial-parse",
                 "--select",
-                "staging intermediate marts features segments",
+                # rfm_scores: the shipped RFM templates (rfm.* fields) join it
+                "staging intermediate marts features segments path:models/analytics/rfm",
             ],
             {"as_of": AS_OF.isoformat()},
         )

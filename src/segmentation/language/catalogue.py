@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from segmentation.language.rfm import RFM_SEGMENTS
 from segmentation.language.suggest import did_you_mean
 
 
@@ -43,6 +44,8 @@ class Field:
     type: FieldType
     json_key: str | None = None  # custom.*: the key inside the jsonb column
     description: str = ""
+    # A closed set of values (rfm.segment): eq/neq/in/not_in values must be among them.
+    values: tuple[str, ...] | None = field(default=None, compare=False)
 
     def to_json(self) -> dict[str, object]:
         out: dict[str, object] = {
@@ -60,14 +63,25 @@ class Entity:
     name: str
     model: str  # the staging model holding the rows
     prefix: str  # how its fields are written in YAML ("" for the contact itself)
-    columns: dict[str, tuple[FieldType, str]]  # column -> (type, description)
+    columns: dict[str, tuple[FieldType, str]]  # YAML name (after prefix) -> (type, description)
     custom_column: str | None = None  # jsonb column exposed as `custom.<key>`
+    # YAML name -> the model's column, where they differ (rfm.segment -> rfm_segment)
+    column_names: dict[str, str] = field(default_factory=dict)
+    values: dict[str, tuple[str, ...]] = field(default_factory=dict)  # YAML name -> closed set
     fields: dict[str, Field] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         built = {
-            f"{self.prefix}{column}": Field(f"{self.prefix}{column}", self.name, column, t, None, d)
-            for column, (t, d) in self.columns.items()
+            f"{self.prefix}{name}": Field(
+                f"{self.prefix}{name}",
+                self.name,
+                self.column_names.get(name, name),
+                t,
+                None,
+                d,
+                self.values.get(name),
+            )
+            for name, (t, d) in self.columns.items()
         }
         object.__setattr__(self, "fields", built)
 
@@ -131,7 +145,38 @@ COMPANY = Entity(
     },
 )
 
-ENTITIES: dict[str, Entity] = {e.name: e for e in (CONTACT, COMPANY)}
+# The contact's RFM scores for the run's as-of date (dbt model rfm_scores; docs/analytics.md).
+RFM = Entity(
+    name="rfm",
+    model="rfm_scores",
+    prefix="rfm.",
+    columns={
+        "segment": (S, "named RFM segment ('champions', ...; 'no_orders' without an order)"),
+        "r_score": (N, "recency quintile in the account, 1-5 (5 = most recent)"),
+        "f_score": (N, "frequency quintile in the account, 1-5 (5 = most orders)"),
+        "m_score": (N, "monetary quintile in the account, 1-5 (5 = most spent)"),
+        "recency_days": (N, "days since the last completed order; unset without one"),
+        "frequency": (N, "completed orders in the RFM window (default 365 days)"),
+        "monetary": (N, "total of those orders"),
+    },
+    column_names={"segment": "rfm_segment"},
+    values={"segment": RFM_SEGMENTS},
+)
+
+# The contact's cluster for the run's as-of date (segments_marts.contact_clusters, written by
+# the clustering step; a dbt source).
+CLUSTER = Entity(
+    name="cluster",
+    model="contact_clusters",
+    prefix="cluster.",
+    columns={
+        "id": (N, "cluster number in the account; unset when not clustered"),
+        "label": (S, "generated cluster label ('high value, recent, retail')"),
+    },
+    column_names={"id": "cluster_id", "label": "cluster_label"},
+)
+
+ENTITIES: dict[str, Entity] = {e.name: e for e in (CONTACT, COMPANY, RFM, CLUSTER)}
 CUSTOM_PREFIX = "custom."
 
 
@@ -145,7 +190,7 @@ class UnknownFieldError(LookupError):
 class Catalogue:
     """Resolves YAML field names for the contact-level segment language."""
 
-    entities: tuple[Entity, ...] = (CONTACT, COMPANY)
+    entities: tuple[Entity, ...] = (CONTACT, COMPANY, RFM, CLUSTER)
     custom_entity: Entity = CONTACT
 
     @property

@@ -9,9 +9,12 @@ fallback: other                                              # optional
 ```
 A contact is assigned to the first segment in `order` it is a member of; with `fallback`,
 contacts matching none are assigned to that label, so the group is collectively exhaustive.
+A group under `segment_defs/_all/_groups/` is a template group (account "*"): it applies to
+every account that has no group of the same key of its own, and its order may list only
+templates (segment_defs/_all/), so a new account gets it on day one (the shipped RFM group).
 The compiler renders them into the macro `segment_group_registry()` (like the segment
-registry; compiler/group_registry.py); the models `int_group_catalogue` and
-`segment_group_assignments` read it.
+registry; compiler/group_registry.py); the model `int_group_entries` expands template groups
+per account, and `int_group_catalogue` and `segment_group_assignments` read it.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from typing import Any
 
 from segmentation.language.issues import Issues, Loc
 from segmentation.language.loader import MarkedDict, MarkedList, load_yaml
-from segmentation.language.model import TEMPLATE_ACCOUNT, Segment
+from segmentation.language.model import TEMPLATE_ACCOUNT, TEMPLATE_DIR, Segment
 from segmentation.language.suggest import did_you_mean
 from segmentation.language.validate import ACCOUNT_PATTERN, KEY_PATTERN, type_name
 
@@ -153,16 +156,27 @@ def check_members(
     segments = list(segments)
     skipped_templates = skipped_templates or {}
     for group in groups:
-        local = {s.key: s for s in segments if s.account == group.account}
+        template_group = group.account == TEMPLATE_ACCOUNT
+        local = {} if template_group else {s.key: s for s in segments if s.account == group.account}
         templates = {s.key: s for s in segments if s.account == TEMPLATE_ACCOUNT}
         for key in group.order:
             seg = local.get(key) or templates.get(key)
             if seg is None:
                 known = sorted({*local, *templates})
+                where = (
+                    f"template group (segment_defs/{TEMPLATE_DIR}/{GROUPS_DIR}/): unknown "
+                    f"template '{key}'; a template group may only list templates "
+                    f"(segment_defs/{TEMPLATE_DIR}/)"
+                    if template_group
+                    else f"unknown segment '{key}' for account '{group.account}'"
+                )
+                issues.add(group.loc, f"group '{group.key}': {where}{did_you_mean(key, known)}")
+            elif template_group and skipped_templates.get(key):
                 issues.add(
                     group.loc,
-                    f"group '{group.key}': unknown segment '{key}' for account "
-                    f"'{group.account}'{did_you_mean(key, known)}",
+                    f"group '{group.key}': template '{key}' is not built for account(s) "
+                    f"{', '.join(skipped_templates[key])} (its package does not include "
+                    "activity conditions), so this template group cannot list it",
                 )
             elif not seg.enabled:
                 issues.add(
@@ -190,9 +204,13 @@ def load_groups(defs_dir: Path, display: Any = str) -> tuple[list[PriorityGroup]
     for path in discover(defs_dir):
         account = path.parent.parent.name
         file = display(path)
-        if account.startswith("_") or not ACCOUNT_PATTERN.fullmatch(account):
+        if account == TEMPLATE_DIR:
+            account = TEMPLATE_ACCOUNT
+        elif account.startswith("_") or not ACCOUNT_PATTERN.fullmatch(account):
             issues.add(
-                Loc(file), f"groups belong to an account: segment_defs/<account>/{GROUPS_DIR}/"
+                Loc(file),
+                f"groups belong to an account: segment_defs/<account>/{GROUPS_DIR}/ (or, "
+                f"for every account, segment_defs/{TEMPLATE_DIR}/{GROUPS_DIR}/)",
             )
             continue
         group = parse_group(path.read_text(encoding="utf-8"), file, path, account, issues)

@@ -79,6 +79,8 @@ TOP_LEVEL_KEYS: dict[str, bool] = {
 }
 EXPECT_KEYS = ("min_members", "max_members", "max_change_pct")
 CONDITION_KEYS = ("field", "op", "value", "type")
+# Operators whose values must be among a closed field's known values (Field.values).
+EXACT_VALUE_OPS = frozenset({"eq", "neq", "in", "not_in"})
 
 NodeParser = Callable[["Parser", MarkedDict], Node | None]
 GROUP_KEYS = ("all", "any", "not")
@@ -541,7 +543,8 @@ class Parser:
         loc = data.value_loc("value")
         element = FieldType.STRING if field.type is FieldType.ARRAY else field.type
         if op.value is ValueKind.SCALAR:
-            return self._scalar(value, loc, element, what)
+            out = self._scalar(value, loc, element, what)
+            return self._known_value(out, loc, field, op)
         if op.value is ValueKind.PATTERN:
             text = self.text(value, loc, what)
             if text is None:
@@ -565,7 +568,12 @@ class Parser:
             if not value or len(value) > MAX_LIST:
                 self.error(loc, f"{what} must list between 1 and {MAX_LIST} values")
                 return _INVALID
-            items = [self._scalar(v, value.item_loc(i), element, what) for i, v in enumerate(value)]
+            items = [
+                self._known_value(
+                    self._scalar(v, value.item_loc(i), element, what), value.item_loc(i), field, op
+                )
+                for i, v in enumerate(value)
+            ]
             return _INVALID if _INVALID in items else items
         if op.value is ValueKind.RANGE:
             if not isinstance(value, MarkedList) or len(value) != 2:
@@ -590,6 +598,21 @@ class Parser:
                 return _INVALID
             return value
         raise AssertionError(op.value)  # pragma: no cover
+
+    def _known_value(self, value: Any, loc: Loc, field: Field, op: Operator) -> Any:
+        """For a field with a closed set of values (rfm.segment), an exact comparison must
+        name one of them: a misspelt value would silently match nobody."""
+        if value is _INVALID or field.values is None or op.name not in EXACT_VALUE_OPS:
+            return value
+        if value not in field.values:
+            hint = did_you_mean(value, field.values)
+            self.error(
+                loc,
+                f"unknown value '{value}' for field '{field.name}'{hint}; "
+                f"known values: {', '.join(field.values)}",
+            )
+            return _INVALID
+        return value
 
     def _scalar(self, value: Any, loc: Loc, field_type: FieldType, what: str) -> Any:
         if field_type is FieldType.NUMBER:

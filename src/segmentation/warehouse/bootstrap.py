@@ -1,5 +1,6 @@
 """`segments db init`: the raw CRM contract, the pipeline's schemas, the serving and history
-tables with their roles, grants and row-level security, and the control tables."""
+tables with their roles, grants and row-level security, the control tables and the
+clustering tables (segments_marts)."""
 
 from __future__ import annotations
 
@@ -43,6 +44,8 @@ def init_db(dbname: str | None = None) -> list[str]:
             warnings = security.apply(conn)
             # The pipeline's run lease, audit fingerprints and publish lock (control.sql).
             control.apply(conn)
+            # The clustering step's tables, which segment models read as a dbt source.
+            database.read_sql_if_missing(conn, "clusters.sql")
             return warnings
     except pg_errors.LockNotAvailable as exc:
         where = f" ({exc.diag.context.strip()})" if exc.diag.context else ""
