@@ -25,7 +25,9 @@ help:
 	@echo "make test-fast - the unit lane only (tests/unit): no database, no cluster started"
 	@echo "make lint | format | bench | clean"
 
+# The venv, and the Chromium the report's browser test drives (Debian's package when root).
 setup: $(VENV)/.installed
+	scripts/ensure-chromium.sh
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version'
@@ -47,6 +49,7 @@ demo: db
 	$(DB_ENV) && $(AIRFLOW_ENV) && { $(BIN)/airflow dags test segment_refresh \
 		|| echo "segment_refresh ended FAILED (quarantine or error): see the log above" >&2; }
 	$(DB_ENV) && $(BIN)/segments published
+	$(DB_ENV) && echo "report: $$($(BIN)/segments report)"
 
 test: setup postgres
 	$(DB_ENV) && $(BIN)/pytest

@@ -68,3 +68,7 @@ class RunLockedError(SegmentationError):
 
 class CandidateChangedError(PublishError):
     """The candidate is not the one the audit checked (rebuilt in between); nothing published."""
+
+
+class ReportError(SegmentationError):
+    """The report could not be built; serving and history are unaffected."""

@@ -6,6 +6,7 @@ import argparse
 import datetime as dt
 import sys
 from importlib.metadata import entry_points
+from pathlib import Path
 
 from segmentation.errors import DefinitionError, SegmentationError
 from segmentation.steps import definitions, pipeline, setup
@@ -89,6 +90,14 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    # Imported here: altair and vl-convert take seconds to load, which no other command needs.
+    from segmentation.steps import report
+
+    print(report.build_report(args.out))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="segments", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -122,6 +131,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "published", help="segment counts per account as Broadcast sees them"
     ).set_defaults(func=cmd_published)
+
+    report_cmd = sub.add_parser(
+        "report", help="write the static HTML report (sizes, flow, KPIs, migration, RFM)"
+    )
+    report_cmd.add_argument(
+        "--out", type=Path, default=None, help="folder to write it to (default .local/report/)"
+    )
+    report_cmd.set_defaults(func=cmd_report)
 
     grant = sub.add_parser(
         "grant-reader", help="let a Broadcast login read accounts (row-level security by login)"
