@@ -46,18 +46,7 @@ def build_report(out_dir: Path | None = None) -> Path:
     """Write the report site into `out_dir` (default `.local/report/`, replaced whole) and
     return the path of its index.html."""
     out = Path(out_dir) if out_dir is not None else default_out_dir()
-    try:
-        with database.connect() as conn:
-            # One snapshot for every query, so a publish meanwhile can't mix two days.
-            conn.execute("set transaction isolation level repeatable read, read only")
-            data = _gather(conn)
-    except psycopg.Error as exc:
-        raise ReportError(
-            f"The report could not read the warehouse: {exc}".rstrip()
-            + "\nServing and history are unaffected. If a segments_marts relation lacks a "
-            "column named in src/segmentation/warehouse/sql/report.sql, rebuild the marts "
-            "(`segments run`), then run `segments report` again."
-        ) from exc
+    data = collect()
     try:
         index = report_site.render_site(data, out.resolve())
     except OSError as exc:
@@ -73,6 +62,22 @@ def build_report(out_dir: Path | None = None) -> Path:
         index.parent,
     )
     return index
+
+
+def collect() -> report_site.Site:
+    """What the report shows, read in one snapshot of the warehouse."""
+    try:
+        with database.connect() as conn:
+            # One snapshot for every query, so a publish meanwhile can't mix two days.
+            conn.execute("set transaction isolation level repeatable read, read only")
+            return _gather(conn)
+    except psycopg.Error as exc:
+        raise ReportError(
+            f"The report could not read the warehouse: {exc}".rstrip()
+            + "\nServing and history are unaffected. If a segments_marts relation lacks a "
+            "column named in src/segmentation/warehouse/sql/report.sql, rebuild the marts "
+            "(`segments run`), then run `segments report` again."
+        ) from exc
 
 
 def _rows(
