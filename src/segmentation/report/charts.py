@@ -51,9 +51,7 @@ def size_trend(sizes: Rows) -> dict[str, Any]:
         .mark_line(color=_LINE, point=True)
         .encode(
             # One tick per day at most: a few recorded dates must not repeat a label.
-            x=alt.X(
-                "as_of:T", title="as-of date", axis=alt.Axis(format="%b %d", tickCount="day")
-            ),
+            x=alt.X("as_of:T", title="as-of date", axis=alt.Axis(format="%b %d", tickCount="day")),
             y=alt.Y("member_count:Q", title="members"),
             tooltip=["as_of:T", "member_count:Q", "stale:N"],
         )
