@@ -55,7 +55,7 @@ def size_trend(sizes: Rows) -> dict[str, Any]:
             y=alt.Y("member_count:Q", title="members"),
             tooltip=["as_of:T", "member_count:Q", "stale:N"],
         )
-        .properties(width=520, height=200, title="Members")
+        .properties(width=380, height=180, title="Members")
     )
     return chart.to_dict()
 
@@ -76,10 +76,11 @@ def flow_bars(sizes: Rows) -> dict[str, Any]:
             color=alt.Color(
                 "change:N",
                 scale=alt.Scale(domain=["entered", "exited"], range=[_ENTERED, _EXITED]),
+                legend=alt.Legend(orient="top", title=None),
             ),
             tooltip=["as_of:T", "change:N", "contacts:Q"],
         )
-        .properties(width=520, height=200, title="Entered and exited")
+        .properties(width=380, height=180, title="Entered and exited")
     )
     return chart.to_dict()
 
