@@ -26,7 +26,9 @@ help:
 	@echo "make test-fast - the unit lane only (tests/unit): no database, no cluster started"
 	@echo "make lint | format | bench | clean"
 
+# The venv, and the Chromium the report's browser test drives (Debian's package when root).
 setup: $(VENV)/.installed
+	scripts/ensure-chromium.sh
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version'
@@ -49,6 +51,7 @@ demo: db
 	$(DB_ENV) && $(AIRFLOW_ENV) && $(BIN)/airflow db migrate >/dev/null
 	$(DB_ENV) && $(AIRFLOW_ENV) && $(BIN)/segments demo-dags --days $(DEMO_DAYS)
 	$(DB_ENV) && $(BIN)/segments status
+	$(DB_ENV) && echo "report: $$($(BIN)/segments report)"
 
 test: setup postgres
 	$(DB_ENV) && $(BIN)/pytest

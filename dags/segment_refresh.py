@@ -125,12 +125,21 @@ def segment_refresh() -> None:
         with support.fail_fast():
             pipeline.finish(AuditResult.from_dict(audit_result), _run_id())
 
+    @task
+    def report() -> str:
+        """The HTML report (steps.report), beside `finish` after history: a report error fails
+        the run loudly, but only once serving and history are complete, and it never keeps
+        `finish` from releasing the lease or reporting quarantine."""
+        from segmentation.steps import report as report_step
+
+        return str(report_step.build_report())
+
     as_of = build()
     check_sources() >> validate_definitions() >> as_of
     audited = audit(as_of)
     published = publish(as_of, audited)
     history = record_history(as_of)
-    published >> history >> finish(audited)
+    published >> history >> [report(), finish(audited)]
 
 
 dag_object = segment_refresh()

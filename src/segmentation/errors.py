@@ -85,3 +85,7 @@ class ExportError(SegmentationError):
 
 class ChangeLimitError(SegmentationError):
     """`segments diff --fail-on-change-pct`: a segment would change by more than allowed."""
+
+
+class ReportError(SegmentationError):
+    """The report could not be built; serving and history are unaffected."""

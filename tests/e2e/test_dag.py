@@ -107,6 +107,7 @@ def test_task_order_and_serving_asset(dag_info: dict[str, Any]) -> None:
         "audit",
         "publish",
         "record_history",
+        "report",
         "finish",
     }
     assert tasks["validate_definitions"]["upstream"] == ["check_sources"]
@@ -115,6 +116,9 @@ def test_task_order_and_serving_asset(dag_info: dict[str, Any]) -> None:
     assert tasks["publish"]["upstream"] == ["audit", "build"]
     assert "publish" in tasks["record_history"]["upstream"]
     assert "record_history" in tasks["finish"]["upstream"]
+    # The report runs after history, beside finish: its failure never blocks finish.
+    assert tasks["report"]["upstream"] == ["record_history"]
+    assert "report" not in tasks["finish"]["upstream"]
     assert tasks["publish"]["outlets"] == [
         "postgres://segments-warehouse/segments/segments_serving"
     ]

@@ -70,6 +70,12 @@ class CompiledPlan:
                     "source_file": seg.source_file,
                     "packages": payload.get("packages"),
                     "activity_objects": payload.get("activity_objects", []),
+                    # What the report shows of a definition (steps.report).
+                    "name": seg.name,
+                    "description": seg.description,
+                    "owner": seg.owner,
+                    "tags": list(seg.tags),
+                    "condition": seg.condition.to_json(),
                 }
             )
         body = {
@@ -83,6 +89,12 @@ class CompiledPlan:
             "features": {
                 obj: sorted(f.id for f in feats)
                 for obj, feats in (activity.features.items() if activity else [])
+            },
+            # Each feature's spec by id, so a `has:` condition can be shown readably.
+            "feature_specs": {
+                f.id: f.spec()
+                for feats in (activity.features.values() if activity else [])
+                for f in feats
             },
         }
         return {**body, "plan_hash": _digest(body)}
