@@ -68,3 +68,12 @@ class RunLockedError(SegmentationError):
 
 class CandidateChangedError(PublishError):
     """The candidate is not the one the audit checked (rebuilt in between); nothing published."""
+
+
+class PreviewError(SegmentationError):
+    """`segments preview` or `segments why` could not evaluate a segment (unknown account or
+    contact, or the staged data it reads is missing); nothing was written."""
+
+
+class NotStagedError(PreviewError):
+    """The staged data a preview reads is not built yet (run `segments run` or `dbt build`)."""
