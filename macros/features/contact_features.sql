@@ -5,19 +5,22 @@
     field_column, field_type, filter, window}]}, written by
     segmentation.compiler.features from validated definitions only.
 
+    `inputs` (segment_preview_sql): {as_of: relation, account: account_id}, to compute
+    one account's features for another as-of date without the models.
+
     Row aliases: src (the activity row; for companies the company joined to its link row,
     with the link's is_primary), a (the account's as-of row from int_segment_as_of).
     Rows dated after the account's as-of date never count; rows without a date do. Filters
     and windows are condition trees in the 'activity' scope of segment_node_sql, so they use
     the same operators as contact conditions. -#}
-{% macro contact_features(meta) -%}
+{% macro contact_features(meta, inputs=none) -%}
     {%- set time_col = 'src.' ~ segment_identifier(meta.time_field) -%}
     {%- set local_day = segment_local_date(time_col) -%}
     {%- set cutoff = '(' ~ time_col ~ ' is null or ' ~ local_day ~ ' <= a.as_of_date)' %}
 with
 
 as_of as (
-    select * from {{ ref('int_segment_as_of') }}
+    select * from {{ inputs.as_of if inputs else ref('int_segment_as_of') }}
 ),
 
 {% if meta.via_link -%}
@@ -69,6 +72,9 @@ final as (
         {%- endfor %}
     from activity as src
     inner join as_of as a on src.account_id = a.account_id
+    {%- if inputs %}
+    where src.account_id = {{ segment_literal(inputs.account, 'string') }}
+    {%- endif %}
     group by src.account_id, src.contact_id
 )
 

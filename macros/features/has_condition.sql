@@ -7,11 +7,20 @@
     {%- if node.object not in activity_objects() -%}
         {{ exceptions.raise_compiler_error("segment_node__has: unknown object '" ~ (node.object | string) ~ "'") }}
     {%- endif -%}
+    {{ segment_compare(segment_has_value_sql(node), node.op, node.get('value'), node.type) }}
+{%- endmacro %}
+
+{#- The value a `has:` compares: the feature column of feat_<object>, 0 for a contact
+    without rows when the aggregate reads 0 over no rows. -#}
+{% macro segment_has_value_sql(node) -%}
+    {%- if node.object not in activity_objects() -%}
+        {{ exceptions.raise_compiler_error("segment_has_value_sql: unknown object '" ~ (node.object | string) ~ "'") }}
+    {%- endif -%}
     {%- set column = 'feat_' ~ node.object ~ '.' ~ feature_id(node.feature) -%}
     {%- if node.zero_when_empty -%}
         {%- set column = 'coalesce(' ~ column ~ ', 0)' -%}
     {%- endif -%}
-    {{ segment_compare(column, node.op, node.get('value'), node.type) }}
+    {{ column }}
 {%- endmacro %}
 
 {#- `in_segment`: membership of another segment of the same account, read from the models
@@ -43,13 +52,14 @@
     {{ return(['campaign_events', 'companies', 'conversations', 'deals', 'orders', 'tickets']) }}
 {%- endmacro %}
 
-{#- Left joins of the feature models a segment reads, onto the contact row `c`. -#}
-{% macro feature_joins(objects) -%}
+{#- Left joins of the feature models a segment reads, onto the contact row `c`.
+    `relations` (object -> relation name, from segment_preview_sql) replaces the models. -#}
+{% macro feature_joins(objects, relations=none) -%}
     {%- for object in objects %}
         {%- if object not in activity_objects() -%}
             {{ exceptions.raise_compiler_error("feature_joins: unknown object '" ~ (object | string) ~ "'") }}
         {%- endif %}
-    left join {{ ref('int_contact_features__' ~ object) }} as feat_{{ object }}
+    left join {{ relations[object] if relations else ref('int_contact_features__' ~ object) }} as feat_{{ object }}
         on
             c.account_id = feat_{{ object }}.account_id
             and c.contact_id = feat_{{ object }}.contact_id

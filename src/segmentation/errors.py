@@ -89,3 +89,12 @@ class ChangeLimitError(SegmentationError):
 
 class ReportError(SegmentationError):
     """The report could not be built; serving and history are unaffected."""
+
+
+class PreviewError(SegmentationError):
+    """`segments preview` or `segments why` could not evaluate a segment (unknown account or
+    contact, or the staged data it reads is missing); nothing was written."""
+
+
+class NotStagedError(PreviewError):
+    """The staged data a preview reads is not built yet (run `segments run` or `dbt build`)."""

@@ -8,7 +8,7 @@ from importlib.metadata import entry_points
 import typer
 
 # The command modules register themselves on the app when imported.
-from segmentation.cli import authoring, operations, report, review, scaffold  # noqa: F401
+from segmentation.cli import authoring, inspect, operations, report, review, scaffold  # noqa: F401
 from segmentation.cli.app import app, db_app
 
 

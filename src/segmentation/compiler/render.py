@@ -69,6 +69,8 @@ class RenderResult:
     models: dict[str, Segment] = field(default_factory=dict)  # model name -> segment
     disabled: list[Segment] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
+    # model name -> the payload its file passes to segment_model (what preview evaluates)
+    payloads: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def model_payload(seg: Segment, extra: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -112,14 +114,16 @@ def registry_payload(
     return {"segments": rows}
 
 
-def model_sql(seg: Segment, extra: dict[str, Any] | None = None) -> str:
+def model_sql(
+    seg: Segment, extra: dict[str, Any] | None = None, payload: dict[str, Any] | None = None
+) -> str:
     account_tag = "account:*" if seg.is_template else f"account:{seg.account}"
     tags = ["segment", f"segment:{seg.key}", account_tag]
     if seg.is_template:
         tags.append("segment_template")
     tag_list = ", ".join(_jinja_text(t) for t in tags)
     source = seg.source_file if _plain(seg.source_file) else "a segment definition"
-    payload = model_payload(seg, extra)
+    payload = payload if payload is not None else model_payload(seg, extra)
     return (
         HEADER.format(source=source)
         + f"{{{{ config(tags=[{tag_list}]) }}}}\n"
@@ -250,8 +254,10 @@ def render(
             result.disabled.append(seg)
             continue
         path = models_dir / f"{seg.model_name}.sql"
-        path.write_text(model_sql(seg, plan.payload(seg)))
+        payload = model_payload(seg, plan.payload(seg))
+        path.write_text(model_sql(seg, payload=payload))
         result.models[seg.model_name] = seg
+        result.payloads[seg.model_name] = payload
         result.files.append(path)
     yml = models_dir / MODELS_YML
     yml.write_text(models_yml(list(result.models.values())))

@@ -24,6 +24,11 @@ def profiles_dir() -> Path:
     return target
 
 
+def target_dir() -> Path:
+    """dbt's target directory (DBT_TARGET_PATH, default .local/target)."""
+    return Path(os.environ.get("DBT_TARGET_PATH") or settings.local_dir() / "target")
+
+
 def run_dbt(args: list[str], dbt_vars: dict[str, Any] | None = None) -> Any:
     """Run one dbt command in-process; raise DbtError naming the failed nodes."""
     from dbt.cli.main import dbtRunner

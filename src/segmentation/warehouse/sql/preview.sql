@@ -1,0 +1,48 @@
+-- `segments preview` and `segments why` (segmentation.steps.preview). The evaluation itself
+-- is the segment_preview_sql macro, compiled by dbt; these are the look-ups around it.
+-- Schema names are filled in by psycopg.sql; values are bound.
+
+-- name: read_only
+-- A preview never writes: its transaction is read only.
+set transaction_read_only = on;
+
+-- name: staged_accounts
+-- The staged accounts (a missing table means nothing is staged yet).
+select account_id
+from {staging}.stg_crm__accounts
+order by account_id;
+
+-- name: staged_contact
+-- One staged contact of an account, with its creation time.
+select
+    contact_id,
+    created_at
+from {staging}.stg_crm__contacts
+where
+    account_id = %(account_id)s
+    and contact_id = %(contact_id)s;
+
+-- name: nearby_contacts
+-- Candidates for a "did you mean": the same id in another case, and the ids sorted next to
+-- it (a typo near the end of an id sorts close by).
+select contact_id
+from {staging}.stg_crm__contacts
+where
+    account_id = %(account_id)s
+    and lower(contact_id) = lower(%(contact_id)s)
+union all
+(
+    select contact_id
+    from {staging}.stg_crm__contacts
+    where account_id = %(account_id)s and contact_id < %(contact_id)s
+    order by contact_id desc
+    limit 25
+)
+union all
+(
+    select contact_id
+    from {staging}.stg_crm__contacts
+    where account_id = %(account_id)s and contact_id > %(contact_id)s
+    order by contact_id asc
+    limit 25
+);
