@@ -120,6 +120,8 @@ def field_examples() -> list[tuple[str, str, str, str]]:
     rows = []
     for name, field in sorted(CATALOGUE.fields.items()):
         op, value = FIELD_OP[field.type]
+        if field.values:  # a closed set (rfm.segment): the example uses one of its values
+            value = field.values[0]
         rows.append((name, field.type.value, condition(name, op, value), field.description))
     return rows
 

@@ -67,6 +67,8 @@ def place(project: Path, body: str, key: str) -> Path:
         path = project / "segment_defs" / folder / f"{data['key']}.yml"
         text = body
     else:
+        if isinstance(data, dict) and set(data) == {"where"}:  # a `where:` fragment
+            data = data["where"]
         items = data if isinstance(data, list) else [data]
         where = textwrap.indent(yaml.safe_dump(items, sort_keys=False), "  ")
         path = project / "segment_defs" / "acme" / f"{key}.yml"
