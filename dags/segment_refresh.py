@@ -117,6 +117,14 @@ def segment_refresh() -> None:
         return {k: v.isoformat() if isinstance(v, dt.date) else v for k, v in summary.items()}
 
     @task
+    def analytics(as_of: str) -> None:
+        """The performance marts, from the history record_history just wrote."""
+        from segmentation.steps import pipeline
+
+        with support.fail_fast():
+            pipeline.build_analytics(dt.date.fromisoformat(as_of), _run_id())
+
+    @task
     def finish(audit_result: dict) -> None:
         """Ends the run failed when segments were quarantined (after publish and history)."""
         from segmentation.steps import pipeline
@@ -139,7 +147,8 @@ def segment_refresh() -> None:
     audited = audit(as_of)
     published = publish(as_of, audited)
     history = record_history(as_of)
-    published >> history >> [report(), finish(audited)]
+    # analytics still holds the run's lease, which finish releases; the report reads the marts.
+    published >> history >> analytics(as_of) >> [report(), finish(audited)]
 
 
 dag_object = segment_refresh()

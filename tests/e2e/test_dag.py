@@ -107,6 +107,7 @@ def test_task_order_and_serving_asset(dag_info: dict[str, Any]) -> None:
         "audit",
         "publish",
         "record_history",
+        "analytics",
         "report",
         "finish",
     }
@@ -115,9 +116,10 @@ def test_task_order_and_serving_asset(dag_info: dict[str, Any]) -> None:
     assert tasks["audit"]["upstream"] == ["build"]
     assert tasks["publish"]["upstream"] == ["audit", "build"]
     assert "publish" in tasks["record_history"]["upstream"]
-    assert "record_history" in tasks["finish"]["upstream"]
-    # The report runs after history, beside finish: its failure never blocks finish.
-    assert tasks["report"]["upstream"] == ["record_history"]
+    assert tasks["analytics"]["upstream"] == ["build", "record_history"]
+    assert "analytics" in tasks["finish"]["upstream"]
+    # The report reads the marts, beside finish: its failure never blocks finish.
+    assert tasks["report"]["upstream"] == ["analytics"]
     assert "report" not in tasks["finish"]["upstream"]
     assert tasks["publish"]["outlets"] == [
         "postgres://segments-warehouse/segments/segments_serving"
