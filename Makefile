@@ -18,7 +18,7 @@ DEMO_CONTACTS ?= 20000
 DEMO_SEED ?= 7
 DEMO_DAYS ?= 7
 
-.PHONY: help setup postgres db demo test test-fast pytest lint format bench clean
+.PHONY: help setup postgres browser db demo test test-fast pytest lint format bench clean
 
 help:
 	@echo "make demo   - set up, start Postgres, load demo data, run the pipeline"
@@ -26,9 +26,7 @@ help:
 	@echo "make test-fast - the unit lane only (tests/unit): no database, no cluster started"
 	@echo "make lint | format | bench | clean"
 
-# The venv, and the Chromium the report's browser test drives (Debian's package when root).
 setup: $(VENV)/.installed
-	scripts/ensure-chromium.sh
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version'
@@ -40,6 +38,11 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 # PostgreSQL server binaries, for every target that needs the database (not test-fast).
 postgres:
 	scripts/ensure-postgres.sh
+
+# The Chromium the report's browser test drives (Debian's package when root); only the
+# tests need it, so `make demo` works without one.
+browser:
+	scripts/ensure-chromium.sh
 
 db: setup postgres
 	$(DB_ENV) && $(BIN)/segments db init
@@ -53,7 +56,7 @@ demo: db
 	$(DB_ENV) && $(BIN)/segments status
 	$(DB_ENV) && echo "report: $$($(BIN)/segments report)"
 
-test: setup postgres
+test: setup postgres browser
 	$(DB_ENV) && $(BIN)/pytest
 	$(MAKE) --no-print-directory lint
 
@@ -61,7 +64,7 @@ test: setup postgres
 test-fast: setup
 	$(BIN)/pytest tests/unit -q $(ARGS)
 
-pytest: setup postgres
+pytest: setup postgres browser
 	$(DB_ENV) && $(BIN)/pytest $(ARGS)
 
 lint: setup postgres
