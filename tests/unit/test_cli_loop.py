@@ -136,26 +136,21 @@ def test_validate_says_in_one_line_that_it_checked_offline(project: Path) -> Non
     assert "1 segment definitions OK" in res.stderr
 
 
-def test_validate_json_names_the_offline_checks(project: Path) -> None:
-    res = segments("validate", "--format", "json", SEGMENTS_PROJECT_DIR=str(project))
-    report = json.loads(res.stdout)
-    assert res.returncode == 0 and report["ok"] is True
+def test_validate_json_names_the_offline_checks(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["validate", "--format", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"] is True
     assert report["offline"].startswith("checked offline (database not reachable")
 
 
 # --- the database is not reachable ------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "args",
-    [["run", "--as-of", "2026-11-20"], ["ls"], ["published"], ["status"]],
-    ids=lambda a: a[0],
-)
-def test_a_command_that_needs_the_database_says_so_in_one_line(
-    project: Path, args: list[str]
-) -> None:
+def test_the_real_script_says_in_one_line_that_the_database_is_unreachable(project: Path) -> None:
     port = closed_port()
-    res = segments(*args, PGPORT=str(port), PGUSER="someone", SEGMENTS_PROJECT_DIR=str(project))
+    res = segments("ls", PGPORT=str(port), PGUSER="someone", SEGMENTS_PROJECT_DIR=str(project))
     assert res.returncode == 1, res.stderr
     lines = [line for line in res.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, res.stderr
@@ -164,14 +159,35 @@ def test_a_command_that_needs_the_database_says_so_in_one_line(
     assert "Traceback" not in res.stderr + res.stdout
 
 
-def test_explain_without_a_database_is_one_line_too(project: Path) -> None:
-    (project / "macros").mkdir()
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["run", "--as-of", "2026-11-20"],
+        ["published"],
+        ["status"],
+        ["ls", "--account", "acme"],
+        ["explain", "acme/loyal_customers"],
+    ],
+    ids=lambda a: a[0],
+)
+def test_every_command_that_needs_the_database_says_so_in_one_line(
+    project: Path,
+    args: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    (project / "macros").mkdir()  # explain renders the generated files first
     (project / "models").mkdir()
-    res = segments("explain", "acme/loyal_customers", SEGMENTS_PROJECT_DIR=str(project))
-    assert res.returncode == 1
-    errors = [line for line in res.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and "cannot reach PostgreSQL" in errors[0]
-    assert "Traceback" not in res.stderr
+    port = closed_port()
+    monkeypatch.setenv("PGHOST", "127.0.0.1")
+    monkeypatch.setenv("PGPORT", str(port))
+    assert cli.main(args) == 1
+    captured = capsys.readouterr()
+    errors = [line for line in captured.err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, captured.err
+    assert errors[0].startswith("error: cannot reach PostgreSQL (PGHOST=127.0.0.1, ")
+    assert f"PGPORT={port}" in errors[0]
+    assert not captured.out
 
 
 def test_a_usage_error_exits_2() -> None:

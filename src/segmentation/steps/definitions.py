@@ -280,4 +280,9 @@ def format_sql(text: str) -> str:
     """SQL laid out for reading: sqlparse's reindent (it changes layout, never tokens)."""
     formatted = sqlparse.format(text.strip(), reindent=True, indent_width=4, keyword_case="lower")
     # Drop the blank lines dbt's Jinja leaves; keep the statement's own line breaks.
-    return "\n".join(line.rstrip() for line in formatted.splitlines() if line.strip())
+    lines = [line.rstrip() for line in formatted.splitlines() if line.strip()]
+    # sqlparse indents the first clause after leading comments by one space.
+    first = next((i for i, line in enumerate(lines) if not line.lstrip().startswith("--")), None)
+    if first is not None and lines[first].startswith(" ") and not lines[first].startswith("  "):
+        lines[first] = lines[first][1:]
+    return "\n".join(lines)
