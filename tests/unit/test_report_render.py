@@ -254,3 +254,11 @@ def test_file_names_cannot_leave_the_site() -> None:
     assert "/" not in report_site.slug("a/b") and ".." not in report_site.slug("..")
     assert report_site.slug("a/b") != report_site.slug("a_b")
     assert report_site.segment_path("acme", "loyal") == "segments/acme/loyal.html"
+
+
+def test_cli_report_takes_an_output_folder() -> None:
+    from segmentation.cli import main as cli
+
+    args = cli.build_parser().parse_args(["report", "--out", "site"])
+    assert (args.out, args.func) == (Path("site"), cli.cmd_report)
+    assert cli.build_parser().parse_args(["report"]).out is None
