@@ -287,3 +287,19 @@ def test_the_plan_carries_what_the_report_shows() -> None:
     assert "count of conversations in the last 30 days greater than or equal 1" in [
         c.text for c in any_of.children
     ]
+
+
+def test_a_folder_that_is_not_a_report_is_never_replaced(tmp_path: Path) -> None:
+    precious = tmp_path / "notes"
+    precious.mkdir()
+    (precious / "keep.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="holds no earlier report"):
+        report_site.render_site(_site(False), precious)
+    assert (precious / "keep.txt").read_text() == "mine"
+    # an earlier report is replaced whole: a page it no longer has is gone
+    site = tmp_path / "site"
+    report_site.render_site(_site(False), site)
+    (site / "segments" / "acme" / "removed.html").write_text("old")
+    report_site.render_site(_site(False), site)
+    assert not (site / "segments" / "acme" / "removed.html").exists()
+    assert (site / "index.html").is_file()
