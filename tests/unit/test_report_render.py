@@ -254,3 +254,52 @@ def test_file_names_cannot_leave_the_site() -> None:
     assert "/" not in report_site.slug("a/b") and ".." not in report_site.slug("..")
     assert report_site.slug("a/b") != report_site.slug("a_b")
     assert report_site.segment_path("acme", "loyal") == "segments/acme/loyal.html"
+
+
+def test_cli_report_takes_an_output_folder() -> None:
+    from segmentation.cli import main as cli
+
+    args = cli.build_parser().parse_args(["report", "--out", "site"])
+    assert (args.out, args.func) == (Path("site"), cli.cmd_report)
+    assert cli.build_parser().parse_args(["report"]).out is None
+
+
+def test_the_plan_carries_what_the_report_shows() -> None:
+    """The compiled plan (read by steps.report) holds each definition's name, owner and
+    condition tree, and every feature's spec, so a `has:` reads as words."""
+    from segmentation.steps import definitions
+
+    plan = definitions.compile(offline=True).to_json()
+    by_key = {(s["account"], s["key"]): s for s in plan["segments"]}
+    loyal = by_key[("acme", "loyal_customers")]
+    assert (loyal["name"], loyal["owner"]) == ("Loyal customers", "growth-team")
+    lines = describe(loyal["condition"], OP_WORDS, plan["feature_specs"])
+    assert lines is not None and lines.text == "all of:"
+    assert "lifecycle_stage equals 'customer'" in [c.text for c in lines.children]
+    feature_ids = {f for ids in plan["features"].values() for f in ids}
+    assert feature_ids and feature_ids == set(plan["feature_specs"])
+    active = by_key[("*", "active_leads")]
+    (any_of,) = [
+        c
+        for c in describe(active["condition"], OP_WORDS, plan["feature_specs"]).children
+        if c.text == "any of:"
+    ]
+    assert "count of conversations in the last 30 days greater than or equal 1" in [
+        c.text for c in any_of.children
+    ]
+
+
+def test_a_folder_that_is_not_a_report_is_never_replaced(tmp_path: Path) -> None:
+    precious = tmp_path / "notes"
+    precious.mkdir()
+    (precious / "keep.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="holds no earlier report"):
+        report_site.render_site(_site(False), precious)
+    assert (precious / "keep.txt").read_text() == "mine"
+    # an earlier report is replaced whole: a page it no longer has is gone
+    site = tmp_path / "site"
+    report_site.render_site(_site(False), site)
+    (site / "segments" / "acme" / "removed.html").write_text("old")
+    report_site.render_site(_site(False), site)
+    assert not (site / "segments" / "acme" / "removed.html").exists()
+    assert (site / "index.html").is_file()

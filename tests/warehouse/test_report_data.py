@@ -13,6 +13,7 @@ import psycopg
 import pytest
 from _publish import publish_state, set_catalogue, set_contacts, set_membership
 
+from segmentation.cli import main as cli
 from segmentation.errors import ReportError
 from segmentation.steps import report
 from segmentation.steps.history import record_history
@@ -156,7 +157,19 @@ def test_marts_sections_for_the_report_date(state: psycopg.Connection, tmp_path:
     assert "RFM scores: not computed yet" not in account_page
 
 
-def test_a_mart_without_the_contract_columns_fails_loudly(state: psycopg.Connection) -> None:
+def test_cli_prints_the_index_path(
+    state: psycopg.Connection, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    two_days(state)
+    assert cli.main(["report", "--out", str(tmp_path / "out")]) == 0
+    printed = capsys.readouterr().out.strip()
+    assert printed == str((tmp_path / "out" / "index.html").resolve())
+    assert (tmp_path / "out" / "accounts" / "globex.html").is_file()
+
+
+def test_a_mart_without_the_contract_columns_fails_loudly(
+    state: psycopg.Connection, capsys: pytest.CaptureFixture[str]
+) -> None:
     two_days(state)
     state.execute("create schema segments_marts")
     state.execute(
@@ -165,3 +178,6 @@ def test_a_mart_without_the_contract_columns_fails_loudly(state: psycopg.Connect
     )
     with pytest.raises(ReportError, match=r"report\.sql"):
         report.collect()
+    # the CLI says what failed and exits 1
+    assert cli.main(["report", "--out", "unused"]) == 1
+    assert "segments_marts" in capsys.readouterr().err

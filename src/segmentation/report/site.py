@@ -32,6 +32,8 @@ Rows = list[dict[str, Any]]
 VL_VERSION = ".".join(charts.alt.SCHEMA_VERSION.lstrip("v").split(".")[:2])
 ASSET_JS = "vega-embed.js"
 ASSET_CSS = "report.css"
+# Marks a folder as a report site, the only kind render_site replaces.
+MARKER = ".segments-report"
 
 
 @dataclass
@@ -172,6 +174,9 @@ class _Page:
 def render_site(site: Site, out_dir: Path) -> Path:
     """Write the site into `out_dir` (replaced whole, so removed segments leave no page) and
     return the path of its index.html."""
+    if out_dir.exists() and any(out_dir.iterdir()) and not (out_dir / MARKER).is_file():
+        # Never delete a folder this did not write (`--out .`, say).
+        raise FileExistsError(f"{out_dir} is not empty and holds no earlier report")
     tmp = out_dir.with_name(out_dir.name + ".tmp")
     if tmp.exists():
         shutil.rmtree(tmp)
@@ -202,6 +207,7 @@ def render_site(site: Site, out_dir: Path) -> Path:
                 site,
                 _group(account, group),
             )
+    (tmp / MARKER).write_text("written by `segments report`; the folder is replaced whole\n")
     if out_dir.exists():
         shutil.rmtree(out_dir)
     tmp.replace(out_dir)
