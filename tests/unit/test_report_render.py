@@ -257,11 +257,17 @@ def test_file_names_cannot_leave_the_site() -> None:
 
 
 def test_cli_report_takes_an_output_folder() -> None:
-    from segmentation.cli import main as cli
+    import inspect
 
-    args = cli.build_parser().parse_args(["report", "--out", "site"])
-    assert (args.out, args.func) == (Path("site"), cli.cmd_report)
-    assert cli.build_parser().parse_args(["report"]).out is None
+    import typer
+
+    from segmentation.cli import main as cli
+    from segmentation.cli import report
+
+    command = typer.main.get_command(cli.app).commands["report"]
+    assert command.make_context("report", ["--out", "site"]).params["out_dir"] == Path("site")
+    assert command.make_context("report", []).params["out_dir"] is None
+    assert inspect.unwrap(command.callback) is inspect.unwrap(report.report)
 
 
 def test_the_plan_carries_what_the_report_shows() -> None:
