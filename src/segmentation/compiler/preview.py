@@ -153,9 +153,29 @@ def summary(node: Node) -> str:
     return f"{label} {need.removeprefix('needs ')}" if need else label
 
 
+# Operators whose value goes inside the phrase.
+_OP_PHRASE = {
+    "within_last": "within the last {value}",
+    "more_than_ago": "more than {value} ago",
+    "within_next": "within the next {value}",
+    "anniversary_within_next": "anniversary within the next {value}",
+    "between": "between {low} and {high}",
+    "not_between": "not between {low} and {high}",
+}
+
+
 def requirement(op: str, value: Any) -> str:
+    return f"needs {op_text(op, value)}"
+
+
+def op_text(op: str, value: Any) -> str:
+    """'>= 3', 'more than 90 days ago', 'one of [a, b]'."""
+    phrase = _OP_PHRASE.get(op)
+    if phrase is not None and value is not None:
+        low, high = (value_text(v) for v in value) if isinstance(value, list | tuple) else ("", "")
+        return phrase.format(value=value_text(value), low=low, high=high)
     text = _OP_TEXT.get(op, op.replace("_", " "))
-    return f"needs {text}" if value is None else f"needs {text} {value_text(value)}"
+    return text if value is None else f"{text} {value_text(value)}"
 
 
 def value_text(value: Any) -> str:
@@ -193,10 +213,7 @@ def filter_text(node: dict[str, Any]) -> str:
         return parts[0] if len(parts) == 1 else "(" + joiner.join(parts) + ")"
     if kind == "not":
         return f"not {filter_text(node['node'])}"
-    op = _OP_TEXT.get(node.get("op", ""), str(node.get("op", "")).replace("_", " "))
-    if "value" not in node:
-        return f"{node.get('field')} {op}"
-    return f"{node.get('field')} {op} {value_text(node['value'])}"
+    return f"{node.get('field')} {op_text(str(node.get('op', '')), node.get('value'))}"
 
 
 def segment_features(seg: Segment) -> dict[str, dict[str, Any]]:

@@ -192,9 +192,10 @@ def _target(segment: str) -> _Target:
         raise PreviewError(
             f"{segment}: a template is previewed for one account: name it as <account>/{key}"
         )
+    if key:  # without one, resolve_model says how to name a segment
+        _check_account(segment, account)
     rendered = definitions.compile_definitions()
     model = definitions.resolve_model(segment, rendered)
-    _check_account(segment, account)
     seg = rendered.models[model]
     return _Target(
         segment, account, model, compiler.preview_tree(seg), seg, rendered.payloads[model]
