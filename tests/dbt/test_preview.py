@@ -198,15 +198,25 @@ def _nodes(root: Node) -> list[Node]:
     return out
 
 
+@pytest.mark.parametrize(
+    ("as_of", "built"), [(AS_OF, ["orders"]), (AS_OF - dt.timedelta(days=30), [])]
+)
 def test_activity_funnel_matches_hand_written_sql(
-    demo: Demo, db: psycopg.Connection, capsys: pytest.CaptureFixture[str]
+    demo: Demo,
+    db: psycopg.Connection,
+    capsys: pytest.CaptureFixture[str],
+    as_of: dt.date,
+    built: list[str],
 ) -> None:
     """loyal_buyers: >= 3 completed orders in the last 365 days, then also >= 1,000,000 of
-    them, then also one in the last 90 days: counted here in plain SQL."""
+    them, then also one in the last 90 days: counted here in plain SQL. On the built as-of
+    date preview reads the built feature model; on another date it computes the features."""
     with project_dir(demo.project):
         result = preview_json(
-            capsys, "globex/loyal_buyers", "--as-of", AS_OF.isoformat(), "--limit", "0"
+            capsys, "globex/loyal_buyers", "--as-of", as_of.isoformat(), "--limit", "0"
         )
+    assert result["built_features"] == built
+    assert result["computed_features"] == ([] if built else ["orders"])
     want = db.execute(
         """
         with o as (
@@ -230,7 +240,7 @@ def test_activity_funnel_matches_hand_written_sql(
             count(*) filter (where n365 >= 3 and s365 >= 1000000 and n90 >= 1)
         from o
         """,  # noqa: E501
-        {"d": AS_OF},
+        {"d": as_of},
     ).fetchone()
     assert [s["count"] for s in result["funnel"]] == list(want)
     assert want[0] > want[2] > 0
@@ -340,6 +350,14 @@ def test_unknown_contact_segment_and_account(
         assert "did you mean" in out + err
         code, out, err = run(capsys, "preview", "acme/enterprise_leads", "--format", "xml")
         assert code == 2
+        # acme is a plus account: the activity templates are not built for it
+        code, out, err = run(capsys, "preview", "acme/loyal_buyers")
+        assert code == 1
+        (line,) = [ln for ln in err.splitlines() if ln.startswith("error:")]
+        assert "gated for account 'acme'" in line and "'plus'" in line
+        code, out, err = run(capsys, "preview", "_all/loyal_buyers")
+        assert code == 1
+        assert "name it as <account>/loyal_buyers" in err
 
 
 def test_preview_builds_and_publishes_nothing(

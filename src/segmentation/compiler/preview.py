@@ -231,16 +231,24 @@ def preview_spec(
     limit: int = 20,
     contact_id: str | None = None,
     as_of: str | None = None,
+    built_features: list[str] | None = None,
 ) -> dict[str, Any]:
     """The argument of the `segment_preview_sql` macro. `payload`: the segment model's
     payload (render.RenderResult.payloads), so preview evaluates exactly what the model
-    does."""
+    does. `built_features`: objects whose built feature model holds what this preview
+    needs (steps.preview decides)."""
     return {
         "definition": payload,
         "account": account,
         "nodes": [{"id": n.id, "node": n.node_json, "value": n.value} for n in tree.nodes],
         "steps": tree.steps,
-        "features": segment_features(seg),
+        # computed for this preview, unless the built feature model can be read
+        "features": {
+            obj: meta
+            for obj, meta in segment_features(seg).items()
+            if obj not in (built_features or [])
+        },
+        "built_features": sorted(built_features or []),
         "mode": mode,
         "limit": int(limit),
         "contact_id": contact_id,
