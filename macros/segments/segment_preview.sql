@@ -4,7 +4,9 @@
     and only the features this segment needs, computed for this account (contact_features).
 
     spec (written by segmentation.compiler.preview from a compiled plan, never from YAML
-    text): {definition: the model payload, account, nodes: [{id, node, value}] (the
+    text): {definition: the model payload, account, built_features: [object] (read from the
+    feature models the last build made, when they hold this as-of date and every feature
+    needed; the others are computed here), nodes: [{id, node, value}] (the
     condition tree in pre-order, node 0 the root; value: whether it reads a value), steps: [[node index, ...]] (the funnel: each step
     is the AND of its nodes), features: {object: contact_features meta}, mode: 'preview' or
     'why', limit, contact_id, as_of}. `as_of` (YYYY-MM-DD) is in the spec, not the `as_of`
@@ -22,6 +24,13 @@
             {{ exceptions.raise_compiler_error("segment_preview_sql: unknown object '" ~ (object | string) ~ "'") }}
         {%- endif -%}
         {%- do inputs.features.update({object: 'preview_features__' ~ object}) -%}
+    {%- endfor -%}
+    {#- feature models the last build made for this as-of date with every column needed -#}
+    {%- for object in spec.built_features | default([]) -%}
+        {%- if object not in activity_objects() -%}
+            {{ exceptions.raise_compiler_error("segment_preview_sql: unknown object '" ~ (object | string) ~ "'") }}
+        {%- endif -%}
+        {%- do inputs.features.update({object: ref('int_contact_features__' ~ object)}) -%}
     {%- endfor -%}
     {%- if spec.mode not in ('preview', 'why') -%}
         {{ exceptions.raise_compiler_error("segment_preview_sql: unknown mode '" ~ (spec.mode | string) ~ "'") }}

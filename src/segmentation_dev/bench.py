@@ -291,6 +291,49 @@ def bench_export(rows: int) -> Comparison:
         candidate,
         note=f"peak RSS {candidate.peak_mib:.0f} MiB streamed vs {baseline.peak_mib:.0f} MiB "
         f"fetched whole ({baseline.peak_mib / candidate.peak_mib:.1f}x less); {formats}",
+
+
+def bench_preview(contacts: int, target: str = "globex/loyal_buyers") -> Comparison:
+    """`segments preview` of one activity segment (dbt renders it, one read-only query over
+    the staged data) against rebuilding its segment layer (the as-of and scope models, the
+    feature model it reads, the segment model) with `dbt run`. Staging is built once, before
+    both: a preview never rebuilds it."""
+    from segmentation.steps import preview
+
+    as_of = dt.date(2026, 6, 30)
+    dbt_vars = {"as_of": as_of.isoformat()}
+    key = target.split("/")[1]
+    model = f"seg__all__{key}"
+    with scratch_database() as db:
+        demo_data.load(accounts=3, contacts=contacts, seed=7, anchor=as_of)
+        pipeline.render_definitions()
+        run_dbt(["run", "--select", "+segment_memberships"], dbt_vars)
+        layer = ["run", "--select", f"+{model}", "--exclude", "staging"]
+        members: dict[str, int] = {}
+
+        def rebuild() -> int:
+            run_dbt(layer, dbt_vars)
+            with database.connect(db) as conn:
+                query = sql.SQL("select count(*) from {}.{} where account_id = %s").format(
+                    sql.Identifier("segments_audit"), sql.Identifier(model)
+                )
+                members["build"] = conn.execute(query, (target.split("/")[0],)).fetchone()[0]
+            return members["build"]
+
+        def one_preview() -> int:
+            members["preview"] = preview.preview(target, as_of=as_of.isoformat(), limit=20).members
+            return members["preview"]
+
+        preview.preview(target, as_of=as_of.isoformat(), limit=0)  # dbt's first full parse
+        baseline = measure(f"dbt run +{model} (no staging)", rebuild, repeat=1)
+        candidate = measure(f"segments preview {target}", one_preview, repeat=3)
+    if members["build"] != members["preview"]:
+        raise SystemExit(f"preview and build disagree: {members}")
+    return Comparison(
+        f"Preview of {target} over {contacts:,} demo contacts",
+        baseline,
+        candidate,
+        note="rows = members (identical on both sides); preview time includes dbt's compile",
     )
 
 
@@ -298,6 +341,7 @@ BENCHMARKS: dict[str, Callable[[argparse.Namespace], Comparison]] = {
     "contact_load": lambda args: bench_contact_load(args.contacts),
     "segment_features": lambda args: bench_segment_features(args.contacts),
     "export_1m": lambda args: bench_export(args.export_rows),
+    "preview_1": lambda args: bench_preview(args.contacts),
 }
 
 

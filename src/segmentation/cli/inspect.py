@@ -92,7 +92,7 @@ def preview(
 
 @command(
     "why",
-    epilog="Example: segments why acme/loyal_customers C000123 --as-of 2026-11-22",
+    epilog="Example: segments why acme/enterprise_leads acme-c000051 --as-of 2026-11-22",
 )
 def why(
     segment: Segment,

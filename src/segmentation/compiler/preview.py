@@ -153,9 +153,29 @@ def summary(node: Node) -> str:
     return f"{label} {need.removeprefix('needs ')}" if need else label
 
 
+# Operators whose value goes inside the phrase.
+_OP_PHRASE = {
+    "within_last": "within the last {value}",
+    "more_than_ago": "more than {value} ago",
+    "within_next": "within the next {value}",
+    "anniversary_within_next": "anniversary within the next {value}",
+    "between": "between {low} and {high}",
+    "not_between": "not between {low} and {high}",
+}
+
+
 def requirement(op: str, value: Any) -> str:
+    return f"needs {op_text(op, value)}"
+
+
+def op_text(op: str, value: Any) -> str:
+    """'>= 3', 'more than 90 days ago', 'one of [a, b]'."""
+    phrase = _OP_PHRASE.get(op)
+    if phrase is not None and value is not None:
+        low, high = (value_text(v) for v in value) if isinstance(value, list | tuple) else ("", "")
+        return phrase.format(value=value_text(value), low=low, high=high)
     text = _OP_TEXT.get(op, op.replace("_", " "))
-    return f"needs {text}" if value is None else f"needs {text} {value_text(value)}"
+    return text if value is None else f"{text} {value_text(value)}"
 
 
 def value_text(value: Any) -> str:
@@ -193,10 +213,7 @@ def filter_text(node: dict[str, Any]) -> str:
         return parts[0] if len(parts) == 1 else "(" + joiner.join(parts) + ")"
     if kind == "not":
         return f"not {filter_text(node['node'])}"
-    op = _OP_TEXT.get(node.get("op", ""), str(node.get("op", "")).replace("_", " "))
-    if "value" not in node:
-        return f"{node.get('field')} {op}"
-    return f"{node.get('field')} {op} {value_text(node['value'])}"
+    return f"{node.get('field')} {op_text(str(node.get('op', '')), node.get('value'))}"
 
 
 def segment_features(seg: Segment) -> dict[str, dict[str, Any]]:
@@ -214,16 +231,24 @@ def preview_spec(
     limit: int = 20,
     contact_id: str | None = None,
     as_of: str | None = None,
+    built_features: list[str] | None = None,
 ) -> dict[str, Any]:
     """The argument of the `segment_preview_sql` macro. `payload`: the segment model's
     payload (render.RenderResult.payloads), so preview evaluates exactly what the model
-    does."""
+    does. `built_features`: objects whose built feature model holds what this preview
+    needs (steps.preview decides)."""
     return {
         "definition": payload,
         "account": account,
         "nodes": [{"id": n.id, "node": n.node_json, "value": n.value} for n in tree.nodes],
         "steps": tree.steps,
-        "features": segment_features(seg),
+        # computed for this preview, unless the built feature model can be read
+        "features": {
+            obj: meta
+            for obj, meta in segment_features(seg).items()
+            if obj not in (built_features or [])
+        },
+        "built_features": sorted(built_features or []),
         "mode": mode,
         "limit": int(limit),
         "contact_id": contact_id,

@@ -17,10 +17,12 @@ import logging
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import psycopg
 
 from segmentation import settings
+from segmentation.compiler import features
 from segmentation.compiler import preview as compiler
 from segmentation.errors import DbtError, NotStagedError, PreviewError
 from segmentation.language.model import TEMPLATE_DIR
@@ -57,6 +59,9 @@ class PreviewResult:
     columns: list[str]  # the sample's columns after contact_id and full_name
     sample: list[dict[str, Any]]
     seconds: float = 0.0
+    # activity objects whose features were read from the last build / computed here
+    built_features: list[str] = field(default_factory=list)
+    computed_features: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -104,7 +109,14 @@ def preview(segment: str, as_of: str | None = None, limit: int = 20) -> PreviewR
     started = time.monotonic()
     target = _target(segment)
     spec = compiler.preview_spec(
-        target.seg, target.payload, target.account, target.tree, "preview", limit, as_of=as_of
+        target.seg,
+        target.payload,
+        target.account,
+        target.tree,
+        "preview",
+        limit,
+        as_of=as_of,
+        built_features=_built_features(target, as_of),
     )
     row = _evaluate(target, spec)
     if row is None:  # pragma: no cover - the query always returns one row
@@ -140,6 +152,8 @@ def preview(segment: str, as_of: str | None = None, limit: int = 20) -> PreviewR
         columns=columns,
         sample=sample,
         seconds=round(time.monotonic() - started, 3),
+        built_features=list(spec["built_features"]),
+        computed_features=sorted(spec["features"]),
     )
 
 
@@ -154,6 +168,7 @@ def why(segment: str, contact_id: str, as_of: str | None = None) -> WhyResult:
         "why",
         contact_id=contact_id,
         as_of=as_of,
+        built_features=_built_features(target, as_of),
     )
     row = _evaluate(target, spec)
     if row is None:
@@ -192,10 +207,13 @@ def _target(segment: str) -> _Target:
         raise PreviewError(
             f"{segment}: a template is previewed for one account: name it as <account>/{key}"
         )
+    if key:  # without one, resolve_model says how to name a segment
+        _check_account(segment, account)
     rendered = definitions.compile_definitions()
     model = definitions.resolve_model(segment, rendered)
-    _check_account(segment, account)
     seg = rendered.models[model]
+    if seg.is_template:
+        _check_gating(segment, account, definitions.read_plan() or {})
     return _Target(
         segment, account, model, compiler.preview_tree(seg), seg, rendered.payloads[model]
     )
@@ -217,8 +235,66 @@ def _check_account(segment: str, account: str) -> None:
         )
 
 
+def _built_features(target: _Target, as_of: str | None) -> list[str]:
+    """The objects whose feature model, as the last build left it, can stand in for
+    computing the features here: built for the same as-of date (the account's today when
+    none is given, as a run would take it) and holding every feature this segment reads.
+    Reading it is much cheaper than a pass over the activity table."""
+    needed = compiler.segment_features(target.seg)
+    if not needed:
+        return []
+    params = {"account_id": target.account, "schema": settings.SCHEMA_AUDIT}
+    with database.connect() as conn:
+        try:
+            built = database.run_sql(conn, SQL_FILE, "built_as_of", params).fetchone()
+        except psycopg.errors.UndefinedTable:
+            return []  # never built: compute them
+        columns: dict[str, set[str]] = {}
+        for table, column in database.run_sql(conn, SQL_FILE, "built_feature_columns", params):
+            columns.setdefault(table, set()).add(column)
+    if built is None:
+        return []
+    built_as_of, timezone = built
+    wanted = dt.date.fromisoformat(as_of) if as_of else _today(timezone)
+    if built_as_of != wanted:
+        return []
+    found = []
+    for obj, meta in needed.items():
+        ids = {f["id"] for f in meta["features"]}
+        if ids <= columns.get(features.feature_model(obj), set()):
+            found.append(obj)
+    log.info("%s: reading the built features of %s", target.segment, ", ".join(found) or "none")
+    return found
+
+
+def _today(timezone: str) -> dt.date:
+    """The account's today, as a run without --as-of takes it (segment_as_of_date_sql)."""
+    try:
+        return dt.datetime.now(ZoneInfo(timezone)).date()
+    except (ZoneInfoNotFoundError, ValueError):
+        return dt.datetime.now(dt.UTC).date()
+
+
+def _check_gating(segment: str, account: str, plan: dict[str, Any]) -> None:
+    """A template whose package gating leaves this account out has no members there: say so
+    rather than show an empty preview."""
+    package = (plan.get("accounts") or {}).get(account)
+    key = segment.partition("/")[2]
+    for entry in plan.get("segments", []):
+        packages = entry.get("packages")
+        template = entry["account"] == "*" and entry["key"] == key
+        if template and packages and package and package not in packages:
+            raise PreviewError(
+                f"{segment}: the template '{key}' is gated for account '{account}': its "
+                f"package '{package}' lacks what the segment needs (packages: "
+                f"{', '.join(packages)})"
+            )
+
+
 def _evaluate(target: _Target, spec: dict[str, Any]) -> dict[str, Any] | None:
+    started = time.monotonic()
     query = _render(target, spec)
+    rendered = time.monotonic()
     with database.connect() as conn:
         database.run_sql(conn, SQL_FILE, "read_only")
         try:
@@ -240,6 +316,12 @@ def _evaluate(target: _Target, spec: dict[str, Any]) -> dict[str, Any] | None:
                 f"{target.segment}: the preview query failed: {exc.diag.message_primary or exc}"
                 " (rerun with -vv to log its SQL)"
             ) from exc
+    log.info(
+        "%s: rendered by dbt in %.2f s, evaluated in %.2f s",
+        target.segment,
+        rendered - started,
+        time.monotonic() - rendered,
+    )
     if found is None:
         return None
     result = found[0]

@@ -46,3 +46,21 @@ union all
     order by contact_id asc
     limit 25
 );
+
+-- name: built_as_of
+-- The as-of date (and timezone) of the last build, for one account.
+select
+    as_of_date,
+    timezone
+from {audit}.int_segment_as_of
+where account_id = %(account_id)s;
+
+-- name: built_feature_columns
+-- The columns of the built feature models (int_contact_features__<object>).
+select
+    table_name,
+    column_name
+from information_schema.columns
+where
+    table_schema = %(schema)s
+    and table_name like 'int\_contact\_features\_\_%%';
