@@ -291,6 +291,7 @@ def bench_export(rows: int) -> Comparison:
         candidate,
         note=f"peak RSS {candidate.peak_mib:.0f} MiB streamed vs {baseline.peak_mib:.0f} MiB "
         f"fetched whole ({baseline.peak_mib / candidate.peak_mib:.1f}x less); {formats}",
+    )
 
 
 def bench_preview(contacts: int, target: str = "globex/loyal_buyers") -> Comparison:
