@@ -2,8 +2,6 @@
 PostgreSQL with the demo data, in a copy of the project. Each step checks what the command
 prints or writes, and that the command is in the doc verbatim, and the segment's YAML is the
 doc's own block, so the tutorial cannot rot. The tests build on each other, in order.
-
-Commands that are not on this branch yet are skipped by PENDING_COMMANDS (emptied at merge).
 """
 
 from __future__ import annotations
@@ -21,8 +19,6 @@ from typing import Any
 
 import psycopg
 import pytest
-
-PENDING_COMMANDS = {"preview", "why", "diff", "export"}
 
 PROJECT = Path(__file__).resolve().parents[2]
 DOC = PROJECT / "docs" / "authoring.md"
@@ -63,11 +59,6 @@ def segments(project: Path, *args: str, documented: bool = True) -> subprocess.C
         text=True,
         timeout=1800,
     )
-
-
-def pending(command: str) -> None:
-    if command in PENDING_COMMANDS:
-        pytest.skip(f"`segments {command}` is not on this branch yet (PENDING_COMMANDS)")
 
 
 def doc_block(first_line: str) -> str:
@@ -116,7 +107,6 @@ def test_2_validate(project: Path) -> None:
 
 
 def test_3_preview(project: Path) -> None:
-    pending("preview")
     res = segments(project, "preview", TARGET, "--as-of", AS_OF)
     assert res.returncode == 0, res.stderr
     assert "globex-c" in res.stdout  # a sample of members
@@ -126,7 +116,6 @@ def test_3_preview(project: Path) -> None:
 
 
 def test_4_why(project: Path) -> None:
-    pending("why")
     res = segments(project, "why", TARGET, CONTACT, "--as-of", AS_OF)
     assert res.returncode == 0, res.stderr
     assert CONTACT in res.stdout
@@ -135,7 +124,6 @@ def test_4_why(project: Path) -> None:
 
 
 def test_5_diff(project: Path) -> None:
-    pending("diff")
     res = segments(project, "diff", FILE)
     assert res.returncode == 0, res.stderr
     assert "vip_whatsapp" in res.stdout
@@ -210,7 +198,6 @@ def test_7_ls(project: Path, db: psycopg.Connection) -> None:
 
 
 def test_8_export(project: Path, db: psycopg.Connection) -> None:
-    pending("export")
     res = segments(project, "export", TARGET, "--format", "csv", "--out", "vip_whatsapp.csv")
     assert res.returncode == 0, res.stderr
     with (project / "vip_whatsapp.csv").open(newline="") as handle:
