@@ -68,3 +68,8 @@ class RunLockedError(SegmentationError):
 
 class CandidateChangedError(PublishError):
     """The candidate is not the one the audit checked (rebuilt in between); nothing published."""
+
+
+class ClusterError(SegmentationError):
+    """The clustering step could not run for an account; that account's clusters for the
+    date are unchanged (each account is written in one transaction)."""
