@@ -78,15 +78,16 @@ class ClusterResult:
 
 
 def config() -> kmeans.ClusterConfig:
-    """The clustering settings (SEGMENTS_CLUSTER_*), checked."""
+    """The clustering settings (SEGMENTS_CLUSTER_K_MIN, _K_MAX, ...), checked."""
     values: dict[str, int | float] = {}
-    for name, key, kind in (
+    variables = (
         ("SEGMENTS_CLUSTER_K_MIN", "k_min", int),
         ("SEGMENTS_CLUSTER_K_MAX", "k_max", int),
         ("SEGMENTS_CLUSTER_MIN_CONTACTS", "min_contacts", int),
         ("SEGMENTS_CLUSTER_SAMPLE_SIZE", "sample_size", int),
         ("SEGMENTS_CLUSTER_MATCH_DISTANCE", "match_distance", float),
-    ):
+    )
+    for name, key, kind in variables:
         text = settings.env(name)
         try:
             values[key] = kind(str(text))
@@ -99,7 +100,8 @@ def config() -> kmeans.ClusterConfig:
         return kmeans.ClusterConfig(**values)  # type: ignore[arg-type]
     except ValueError as exc:
         raise ClusterError(
-            f"The clustering settings do not fit together: {exc}. Fix SEGMENTS_CLUSTER_* "
+            f"The clustering settings do not fit together: {exc}. Fix "
+            f"{', '.join(f'{name}={settings.env(name)}' for name, _, _ in variables)} "
             "(docs/configuration.md) and rerun the cluster step."
         ) from None
 

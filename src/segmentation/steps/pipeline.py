@@ -2,7 +2,7 @@
 
 Write-audit-publish, one function per DAG task:
 
-    check_sources -> validate -> build(as_of) -> audit(as_of, run_id)
+    check_sources -> validate -> build(as_of) -> cluster(as_of, run_id) -> audit(as_of, run_id)
         -> publish(as_of, run_id, audit) -> record_history(as_of, run_id)
         -> finish(audit)
 
@@ -37,7 +37,7 @@ from segmentation import settings
 from segmentation.compiler.render import RenderResult
 from segmentation.errors import AuditError, CandidateChangedError, DatabaseError, QuarantineError
 from segmentation.language.project import DefinitionSet
-from segmentation.steps import definitions
+from segmentation.steps import clusters, definitions
 from segmentation.steps import history as history_step
 from segmentation.steps import publish as publish_step
 from segmentation.steps.audit import AuditResult, run_audit
@@ -190,6 +190,7 @@ def run(
         check_sources()
         validate()
         build(as_of, run_id)
+        clusters.cluster(as_of, run_id)
         audit_result = audit(as_of, run_id)
         published = publish(as_of, run_id, audit_result, allow_rewind=allow_rewind)
         history = record_history(as_of, run_id)
