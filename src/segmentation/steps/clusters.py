@@ -29,7 +29,7 @@ from segmentation import settings
 from segmentation.analytics import kmeans
 from segmentation.errors import ClusterError
 from segmentation.warehouse import control, database
-from segmentation.warehouse.dbt_runner import run_dbt
+from segmentation.warehouse.dbt_runner import manifest_descendants, run_dbt
 
 log = logging.getLogger(__name__)
 
@@ -281,23 +281,31 @@ def _write_clusters(
 
 def rebuild_dependents(as_of: dt.date) -> list[str]:
     """Rebuild (models and tests) what reads the source contact_clusters, for `as_of`;
-    nothing when no model does. Returns the models rebuilt."""
-    listed = run_dbt(
-        [
-            "ls",
-            "--select",
-            DEPENDENTS,
-            "--exclude",
-            BUILD_EXCLUDE,
-            "--resource-type",
-            "model",
-            "--output",
-            "name",
-            "--log-level",
-            "none",
-        ]
+    nothing when no model does. Returns the models rebuilt.
+
+    Whether any model does comes from the manifest the run's build just wrote (a dbt parse
+    costs more than the clustering of a small account); dbt is asked only when that manifest
+    may be out of date."""
+    models = manifest_descendants(
+        settings.SCHEMA_MARTS, "contact_clusters", BUILD_EXCLUDE.removeprefix("path:")
     )
-    models = sorted(str(name) for name in listed.result or [])
+    if models is None:
+        listed = run_dbt(
+            [
+                "ls",
+                "--select",
+                DEPENDENTS,
+                "--exclude",
+                BUILD_EXCLUDE,
+                "--resource-type",
+                "model",
+                "--output",
+                "name",
+                "--log-level",
+                "none",
+            ]
+        )
+        models = sorted(str(name) for name in listed.result or [])
     if not models:
         log.info(
             "no dbt model reads %s.contact_clusters: nothing to rebuild", settings.SCHEMA_MARTS
