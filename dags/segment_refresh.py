@@ -1,4 +1,5 @@
-"""Daily segment refresh: write (dbt) -> audit (Great Expectations) -> publish (one transaction).
+"""Daily segment refresh: write (dbt) -> cluster -> audit (Great Expectations) -> publish (one
+transaction).
 
 Every task is one call into `segmentation.steps.pipeline`, the same functions `segments run` calls.
 See docs/operations.md for schedule, backfills, retries, quarantine and Data Docs.
@@ -82,6 +83,15 @@ def segment_refresh() -> None:
         return as_of.isoformat()
 
     @task
+    def cluster(as_of: str) -> dict:
+        """k-means per account; segments reading cluster.* are rebuilt with the result."""
+        from segmentation.steps import clusters
+
+        with support.fail_fast():
+            result = clusters.cluster(dt.date.fromisoformat(as_of), _run_id())
+        return {a.account_id: a.status for a in result.accounts}
+
+    @task
     def audit(as_of: str) -> dict:
         from segmentation.steps import pipeline
 
@@ -145,6 +155,7 @@ def segment_refresh() -> None:
     as_of = build()
     check_sources() >> validate_definitions() >> as_of
     audited = audit(as_of)
+    cluster(as_of) >> audited
     published = publish(as_of, audited)
     history = record_history(as_of)
     # analytics still holds the run's lease, which finish releases; the report reads the marts.

@@ -98,3 +98,8 @@ class PreviewError(SegmentationError):
 
 class NotStagedError(PreviewError):
     """The staged data a preview reads is not built yet (run `segments run` or `dbt build`)."""
+
+
+class ClusterError(SegmentationError):
+    """The clustering step could not run for an account; that account's clusters for the
+    date are unchanged (each account is written in one transaction)."""

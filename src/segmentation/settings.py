@@ -22,6 +22,8 @@ SCHEMA_AUDIT = "segments_audit"
 SCHEMA_SERVING = "segments_serving"
 SCHEMA_HISTORY = "segments_history"
 SCHEMA_CONTROL = "segments_control"
+# Segment analytics: the dbt marts (models/analytics/) and the tables steps.clusters writes.
+SCHEMA_MARTS = "segments_marts"
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,25 @@ SETTINGS: dict[str, Setting] = {
         "10",
         "connections kept free for the pipeline when reader limits are granted",
         "warehouse.security",
+    ),
+    "SEGMENTS_CLUSTER_K_MIN": Setting(
+        "2", "fewest clusters k-means tries per account", "steps.clusters"
+    ),
+    "SEGMENTS_CLUSTER_K_MAX": Setting(
+        "8", "most clusters k-means tries per account (k by silhouette)", "steps.clusters"
+    ),
+    "SEGMENTS_CLUSTER_MIN_CONTACTS": Setting(
+        "50", "an account with fewer contacts is not clustered (skipped)", "steps.clusters"
+    ),
+    "SEGMENTS_CLUSTER_SAMPLE_SIZE": Setting(
+        "10000",
+        "contacts (fixed-seed sample) on which k is chosen by silhouette",
+        "steps.clusters",
+    ),
+    "SEGMENTS_CLUSTER_MATCH_DISTANCE": Setting(
+        "1.0",
+        "largest standardised centroid move that keeps a cluster's id from the previous date",
+        "steps.clusters",
     ),
     "SEGMENTS_PG_PORT": Setting(
         "54329", "port of the project-local cluster", "segmentation_dev.localpg"

@@ -104,6 +104,7 @@ def test_task_order_and_serving_asset(dag_info: dict[str, Any]) -> None:
         "check_sources",
         "validate_definitions",
         "build",
+        "cluster",
         "audit",
         "publish",
         "record_history",
@@ -113,7 +114,8 @@ def test_task_order_and_serving_asset(dag_info: dict[str, Any]) -> None:
     }
     assert tasks["validate_definitions"]["upstream"] == ["check_sources"]
     assert tasks["build"]["upstream"] == ["validate_definitions"]
-    assert tasks["audit"]["upstream"] == ["build"]
+    assert tasks["cluster"]["upstream"] == ["build"]
+    assert tasks["audit"]["upstream"] == ["build", "cluster"]
     assert tasks["publish"]["upstream"] == ["audit", "build"]
     assert "publish" in tasks["record_history"]["upstream"]
     assert tasks["analytics"]["upstream"] == ["build", "record_history"]

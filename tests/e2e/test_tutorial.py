@@ -79,6 +79,12 @@ def test_before_you_start(project: Path, db: psycopg.Connection) -> None:
     assert re.search(r"contacts:\s+[\d,]+ rows", res.stdout)
     accounts = dict(db.execute("select account_id, package from crm_raw.accounts").fetchall())
     assert accounts == {"acme": "plus", "globex": "ultimate"}
+    res = segments(project, "run", "--as-of", "2026-11-19")
+    assert res.returncode in (0, 1), res.stderr[-3000:]  # 1: a quarantine, as the doc says
+    published = db.execute(
+        "select count(*) from segments_serving.segments where as_of = '2026-11-19'"
+    ).fetchone()[0]
+    assert published > 0
 
 
 def test_1_init(project: Path) -> None:

@@ -16,6 +16,7 @@ from segmentation import settings
 from segmentation.errors import (
     AuditError,
     CandidateChangedError,
+    ClusterError,
     DefinitionError,
     HistoryBackfillError,
     PublishRewindError,
@@ -31,6 +32,8 @@ DEFAULT_RETRY_DELAY_SECONDS = int(str(settings.default("SEGMENTS_DAG_RETRY_DELAY
 # Errors about the data or the definitions: retrying cannot fix them, so the task fails at once.
 NOT_RETRYABLE = (
     AuditError,
+    # Clustering settings that do not fit, or features built for another date.
+    ClusterError,
     # The candidate is not the audited one: publishing again cannot fix it, a rebuild can.
     CandidateChangedError,
     DefinitionError,

@@ -2,7 +2,7 @@
 
 Write-audit-publish, one function per DAG task:
 
-    check_sources -> validate -> build(as_of) -> audit(as_of, run_id)
+    check_sources -> validate -> build(as_of) -> cluster(as_of, run_id) -> audit(as_of, run_id)
         -> publish(as_of, run_id, audit) -> record_history(as_of, run_id)
         -> build_analytics(as_of, run_id) -> finish(audit)
 
@@ -40,7 +40,7 @@ from segmentation import settings
 from segmentation.compiler.render import RenderResult
 from segmentation.errors import AuditError, CandidateChangedError, DatabaseError, QuarantineError
 from segmentation.language.project import DefinitionSet
-from segmentation.steps import definitions
+from segmentation.steps import clusters, definitions
 from segmentation.steps import history as history_step
 from segmentation.steps import publish as publish_step
 from segmentation.steps.audit import AuditResult, run_audit
@@ -201,9 +201,11 @@ STEPS: dict[str, str] = {
     "check_sources": "compile the definitions, check source freshness",
     "validate": "report the compiled plan's errors",
     "build": "dbt build: staging, features, segments, marts",
+    "cluster": "k-means per account; rebuild the segments that read cluster.*",
     "audit": "Great Expectations audit of the candidate",
     "publish": "publish to segments_serving (one transaction)",
     "history": "record entered/exited in segments_history",
+    "analytics": "dbt build of the performance marts from history",
     "finish": "release the run lease",
 }
 
@@ -271,6 +273,8 @@ def run(
             detail.append(f"{len(plan['segments'])} definitions")
         with steps.step("build"):
             build(as_of, run_id)
+        with steps.step("cluster"):
+            clusters.cluster(as_of, run_id)
         with steps.step("audit") as detail:
             audit_result = audit(as_of, run_id)
             quarantined = len(audit_result.quarantined)

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg import sql
 from psycopg.rows import dict_row
 
 from segmentation import settings
@@ -32,7 +31,6 @@ from segmentation.warehouse import database
 log = logging.getLogger(__name__)
 
 SQL_FILE = "report.sql"
-SCHEMA_MARTS = "segments_marts"
 # How far back the size trend and the entered/exited bars go.
 HISTORY_DAYS = 90
 _TEMPLATE_SCOPES = (TEMPLATE_ACCOUNT, TEMPLATE_DIR)
@@ -83,10 +81,9 @@ def collect() -> report_site.Site:
 def _rows(
     conn: psycopg.Connection, query: str, params: dict[str, Any] | None = None
 ) -> list[dict[str, Any]]:
-    marts = sql.Identifier(SCHEMA_MARTS)
     with conn.cursor(row_factory=dict_row) as cur:
         cursor = None
-        for statement in database.statements(SQL_FILE, query, marts=marts):
+        for statement in database.statements(SQL_FILE, query):
             cursor = cur.execute(statement, params)
         assert cursor is not None
         return list(cursor.fetchall())
@@ -99,9 +96,9 @@ def _mart_rows(
     has nothing for that date (the page says "not computed yet")."""
     if as_of is None:
         return None
-    present = _rows(conn, "relation_exists", {"relation": f"{SCHEMA_MARTS}.{relation}"})
+    present = _rows(conn, "relation_exists", {"relation": f"{settings.SCHEMA_MARTS}.{relation}"})
     if not present[0]["present"]:
-        log.info("report: %s.%s does not exist yet", SCHEMA_MARTS, relation)
+        log.info("report: %s.%s does not exist yet", settings.SCHEMA_MARTS, relation)
         return None
     rows = _rows(conn, query, {"as_of": as_of})
     return rows or None

@@ -1,6 +1,6 @@
 """`segments db init`: the raw CRM contract, the pipeline's schemas, the serving and history
-tables with their roles, grants and row-level security, the control tables and the
-clustering tables (segments_marts)."""
+tables with their roles, grants and row-level security, the control tables, and the tables
+the clustering step writes (segments_marts)."""
 
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ def init_db(dbname: str | None = None) -> list[str]:
                 settings.SCHEMA_AUDIT,
                 settings.SCHEMA_SERVING,
                 settings.SCHEMA_HISTORY,
+                settings.SCHEMA_MARTS,
             ):
                 if not conn.execute(
                     "select 1 from pg_namespace where nspname = %s", (schema,)
@@ -40,12 +41,13 @@ def init_db(dbname: str | None = None) -> list[str]:
                             psycopg.sql.Identifier(schema)
                         )
                     )
+            # The tables steps.clusters writes (before the grants, which name them).
+            database.run_sql(conn, "clusters.sql", "create_contact_clusters")
+            database.run_sql(conn, "clusters.sql", "create_cluster_tables")
             # Serving and history tables, roles, grants and row-level security.
             warnings = security.apply(conn)
             # The pipeline's run lease, audit fingerprints and publish lock (control.sql).
             control.apply(conn)
-            # The clustering step's tables, which segment models read as a dbt source.
-            database.read_sql_if_missing(conn, "clusters.sql")
             return warnings
     except pg_errors.LockNotAvailable as exc:
         where = f" ({exc.diag.context.strip()})" if exc.diag.context else ""

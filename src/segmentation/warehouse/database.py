@@ -59,7 +59,7 @@ def read_sql(name: str) -> str:
 
 def schemas() -> dict[str, sql.Identifier]:
     """The schema placeholders of the SQL files: {raw}, {staging}, {audit}, {serving},
-    {history} and {control}, from segmentation.settings."""
+    {history}, {control} and {marts}, from segmentation.settings."""
     return {
         "raw": sql.Identifier(settings.SCHEMA_RAW),
         "staging": sql.Identifier(settings.SCHEMA_STAGING),
@@ -67,6 +67,7 @@ def schemas() -> dict[str, sql.Identifier]:
         "serving": sql.Identifier(settings.SCHEMA_SERVING),
         "history": sql.Identifier(settings.SCHEMA_HISTORY),
         "control": sql.Identifier(settings.SCHEMA_CONTROL),
+        "marts": sql.Identifier(settings.SCHEMA_MARTS),
     }
 
 

@@ -29,6 +29,43 @@ def target_dir() -> Path:
     return Path(os.environ.get("DBT_TARGET_PATH") or settings.local_dir() / "target")
 
 
+def manifest_descendants(source_name: str, table: str, exclude_path: str) -> list[str] | None:
+    """Names of the models downstream of source `source_name.table` (outside `exclude_path`),
+    from the manifest of dbt's last parse; None when that manifest may be out of date (a file
+    under models/ is newer, or there is none), so the caller asks dbt itself."""
+    manifest_file = target_dir() / "manifest.json"
+    models_dir = settings.project_dir() / "models"
+    try:
+        parsed_at = manifest_file.stat().st_mtime
+    except FileNotFoundError:
+        return None
+    if any(p.stat().st_mtime > parsed_at for p in models_dir.rglob("*") if p.is_file()):
+        return None
+    manifest = json.loads(manifest_file.read_text())
+    roots = [
+        uid
+        for uid, node in manifest.get("sources", {}).items()
+        if node.get("source_name") == source_name and node.get("name") == table
+    ]
+    if not roots:
+        return None
+    children = manifest.get("child_map", {})
+    seen: set[str] = set()
+    todo = list(roots)
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in seen:
+                seen.add(child)
+                todo.append(child)
+    nodes = manifest.get("nodes", {})
+    return sorted(
+        nodes[uid]["name"]
+        for uid in seen
+        if uid.startswith("model.")
+        and not nodes[uid].get("original_file_path", "").startswith(exclude_path)
+    )
+
+
 def run_dbt(args: list[str], dbt_vars: dict[str, Any] | None = None) -> Any:
     """Run one dbt command in-process; raise DbtError naming the failed nodes."""
     from dbt.cli.main import dbtRunner

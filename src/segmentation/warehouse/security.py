@@ -54,6 +54,8 @@ HISTORY_TABLES = (
     "recorded_dates",
     "published_definitions",
 )
+# Written by steps.clusters (warehouse/sql/clusters.sql), not by dbt.
+CLUSTER_TABLES = ("contact_clusters", "cluster_profiles", "cluster_runs")
 # Login role -> accounts it may read. Not a serving table: the pipeline never touches it.
 READER_ACCOUNTS = "reader_accounts"
 
@@ -321,7 +323,7 @@ def _pipeline_grants(conn: psycopg.Connection, pipeline: str) -> None:
     role = sql.Identifier(pipeline)
     raw = settings.SCHEMA_RAW
     want_schemas = {(raw, "USAGE")}
-    for schema in (settings.SCHEMA_STAGING, settings.SCHEMA_AUDIT):
+    for schema in (settings.SCHEMA_STAGING, settings.SCHEMA_AUDIT, settings.SCHEMA_MARTS):
         want_schemas |= {(schema, "USAGE"), (schema, "CREATE")}
     want_schemas |= {(settings.SCHEMA_SERVING, "USAGE"), (settings.SCHEMA_HISTORY, "USAGE")}
     held_schemas = _held_schema_privileges(conn, pipeline)
@@ -343,6 +345,7 @@ def _pipeline_grants(conn: psycopg.Connection, pipeline: str) -> None:
     for schema, tables in (
         (settings.SCHEMA_SERVING, SERVING_TABLES),
         (settings.SCHEMA_HISTORY, HISTORY_TABLES),
+        (settings.SCHEMA_MARTS, CLUSTER_TABLES),
     ):
         for table in tables:
             for privilege in ("SELECT", "INSERT", "UPDATE", "DELETE"):
