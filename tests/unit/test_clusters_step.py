@@ -5,11 +5,7 @@ from __future__ import annotations
 import pytest
 
 from segmentation.errors import ClusterError
-from segmentation.steps import clusters, pipeline
-
-
-def test_the_step_excludes_what_the_build_excludes() -> None:
-    assert clusters.BUILD_EXCLUDE == pipeline.BUILD_EXCLUDE
+from segmentation.steps import clusters
 
 
 def test_settings_become_the_cluster_config(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -28,6 +28,7 @@ from psycopg.types.numeric import FloatLoader
 from segmentation import settings
 from segmentation.analytics import kmeans
 from segmentation.errors import ClusterError
+from segmentation.steps.selection import BUILD_EXCLUDE, BUILD_EXCLUDED_PATHS
 from segmentation.warehouse import control, database
 from segmentation.warehouse.dbt_runner import manifest_descendants, run_dbt
 
@@ -40,9 +41,6 @@ INDUSTRY_COLUMN = "industry"
 # Rows per fetch from the server-side cursor: memory grows with the account, not with this.
 CHUNK_ROWS = 20_000
 DEPENDENTS = f"source:{settings.SCHEMA_MARTS}.contact_clusters+"
-# pipeline.BUILD_EXCLUDE (pipeline imports this module, so it is repeated here; a unit test
-# keeps the two equal): serving tables are written by publish, never by dbt.
-BUILD_EXCLUDE = "path:models/serving"
 _NUMERIC_TYPES = frozenset(
     psycopg.postgres.types[name].oid
     for name in ("int2", "int4", "int8", "float4", "float8", "numeric")
@@ -286,9 +284,7 @@ def rebuild_dependents(as_of: dt.date) -> list[str]:
     Whether any model does comes from the manifest the run's build just wrote (a dbt parse
     costs more than the clustering of a small account); dbt is asked only when that manifest
     may be out of date."""
-    models = manifest_descendants(
-        settings.SCHEMA_MARTS, "contact_clusters", BUILD_EXCLUDE.removeprefix("path:")
-    )
+    models = manifest_descendants(settings.SCHEMA_MARTS, "contact_clusters", BUILD_EXCLUDED_PATHS)
     if models is None:
         listed = run_dbt(
             [

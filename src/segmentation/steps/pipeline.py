@@ -45,17 +45,11 @@ from segmentation.steps import history as history_step
 from segmentation.steps import publish as publish_step
 from segmentation.steps.audit import AuditResult, run_audit
 from segmentation.steps.publish import PublishResult
+from segmentation.steps.selection import ANALYTICS_MODELS, BUILD_EXCLUDE
 from segmentation.warehouse import control, database
 from segmentation.warehouse.dbt_runner import run_dbt
 
 log = logging.getLogger(__name__)
-
-# Serving tables are written by publish (one transaction), never by dbt.
-SERVING_MODELS = "path:models/serving"
-# The performance marts read segments_history, so they are built after record_history
-# (build_analytics), not with the candidate.
-ANALYTICS_MODELS = "path:models/analytics/performance"
-BUILD_EXCLUDE = f"{SERVING_MODELS} {ANALYTICS_MODELS}"
 
 
 def dbt_vars(as_of: dt.date | None) -> dict[str, Any]:

@@ -29,8 +29,10 @@ def target_dir() -> Path:
     return Path(os.environ.get("DBT_TARGET_PATH") or settings.local_dir() / "target")
 
 
-def manifest_descendants(source_name: str, table: str, exclude_path: str) -> list[str] | None:
-    """Names of the models downstream of source `source_name.table` (outside `exclude_path`),
+def manifest_descendants(
+    source_name: str, table: str, exclude_paths: tuple[str, ...]
+) -> list[str] | None:
+    """Names of the models downstream of source `source_name.table` (outside `exclude_paths`),
     from the manifest of dbt's last parse; None when that manifest may be out of date (a file
     under models/ is newer, or there is none), so the caller asks dbt itself."""
     manifest_file = target_dir() / "manifest.json"
@@ -62,7 +64,7 @@ def manifest_descendants(source_name: str, table: str, exclude_path: str) -> lis
         nodes[uid]["name"]
         for uid in seen
         if uid.startswith("model.")
-        and not nodes[uid].get("original_file_path", "").startswith(exclude_path)
+        and not nodes[uid].get("original_file_path", "").startswith(exclude_paths)
     )
 
 
