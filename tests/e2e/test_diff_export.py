@@ -176,6 +176,12 @@ def test_export_names_unknown_and_unpublished_segments(
         == f"error: unknown segment '{key[:-1]}' for account '{account}' (did you mean '{key}'?)"
     )
     assert not (tmp_path / "x.csv").exists()
+    assert cli.main(["export", f"{account}x/{key}", "--out", str(tmp_path / "x.csv")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        f"error: unknown account '{account}x': nothing is published for it "
+        f"(did you mean '{account}'?)"
+    )
 
     defined = project / "segment_defs" / "acme" / "diff_new.yml"
     defined.write_text(NEW_SEGMENT)

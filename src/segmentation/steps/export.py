@@ -142,29 +142,33 @@ def _run(
 
 
 def _unknown(conn: psycopg.Connection, account: str, key: str) -> str:
-    """Why `account/key` is not in serving: an unknown segment or account, or one that is
+    """Why `account/key` is not in serving: an unknown account or segment, or one that is
     defined but not published yet."""
+    accounts = [r[0] for r in _run(conn, "accounts", {})]
     published = [r[0] for r in _run(conn, "account_segments", {"account_id": account})]
-    defined = _defined_keys(account)
+    # Templates apply to an account serving knows; a misspelt account has only its own files.
+    defined = _defined_keys(account, templates=account in accounts)
     if key in defined:
         return (
             f"{account}/{key} has never been published: it is defined but no run has "
             "published it yet. Run `segments run`, then export."
         )
-    if not published and not defined:
-        return f"unknown account '{account}': nothing is published for it"
+    if account not in accounts and not defined:
+        hint = did_you_mean(account, accounts)
+        return f"unknown account '{account}': nothing is published for it{hint}"
     hint = did_you_mean(key, sorted(set(published) | defined))
     return f"unknown segment '{key}' for account '{account}'{hint}"
 
 
-def _defined_keys(account: str) -> set[str]:
-    """The keys the definitions declare for `account` (its own and the templates), read
-    without the database; empty when they cannot be read."""
+def _defined_keys(account: str, templates: bool) -> set[str]:
+    """The enabled keys the definitions declare for `account` (its own, and the templates'
+    when `templates`), read without the database; empty when they cannot be read."""
     try:
         plan = definitions.compile(offline=True)
     except DefinitionError:
         return set()
-    return {s.key for s in plan.segments if s.account in (account, "*") and s.enabled}
+    scopes = (account, "*") if templates else (account,)
+    return {s.key for s in plan.segments if s.account in scopes and s.enabled}
 
 
 def _chunks(

@@ -73,3 +73,8 @@ where
     and r.segment_key = %(segment_key)s
     and r.channel = %(channel)s
 order by r.contact_id;
+
+-- name: accounts
+select distinct account_id
+from {serving}.segments
+order by account_id;
