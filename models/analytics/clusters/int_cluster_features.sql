@@ -7,7 +7,15 @@
     (int_segment_primary_companies, what `company.*` fields read). Every count is 0, never
     NULL, for a contact without activity; company_size and industry are NULL without a
     primary company. Every column but the keys, as_of and industry is a numeric feature of
-    the step, so a new column here is a new feature there. -#}
+    the step, so a new column here is a new feature there.
+
+    Merging the RFM part (rfm_scores): a CTE `rfm` selecting account_id, contact_id,
+    recency_days, frequency and monetary from ref('rfm_scores'); a `left join rfm` on
+    account_id and contact_id (and rfm.as_of = a.as_of_date if rfm_scores keeps several
+    dates); and in `final` one line per column: recency_days (coalesced to the RFM part's
+    documented value for a contact without orders, never NULL: the step would give it the
+    median), coalesce(rfm.frequency, 0), coalesce(rfm.monetary, 0). Not the 1-5 scores (the
+    same information again) nor rfm_segment (text: the step refuses non-numeric features). -#}
 {%- set window_days = var('cluster_window_days', 90) -%}
 {%- if not modules.re.fullmatch('[1-9][0-9]{0,4}', window_days | string) -%}
     {{ exceptions.raise_compiler_error("var 'cluster_window_days' must be a positive whole number of days, got '" ~ window_days ~ "'") }}
