@@ -31,7 +31,14 @@ pytestmark = pytest.mark.slow
 D1 = dt.date(2026, 11, 20)
 D2 = dt.date(2026, 11, 21)
 RUN = "manual__clusters"
-SELECT = ["staging", "int_segment_as_of", "int_segment_primary_companies", "int_cluster_features"]
+SELECT = [
+    "staging",
+    "int_segment_as_of",
+    "int_segment_primary_companies",
+    "rfm_segment_map",
+    "rfm_scores",
+    "int_cluster_features",
+]
 PROBE = """
 select account_id, as_of, cluster_id, count(*) as contacts
 from {{ source('segments_marts', 'contact_clusters') }}
@@ -56,6 +63,7 @@ def project(pg_database: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     shutil.copytree(
         PROJECT_DIR / "models" / "analytics" / "clusters",
         target / "models" / "analytics" / "clusters",
+        dirs_exist_ok=True,
     )
     (target / "models" / "analytics" / "clusters" / "cluster_probe.sql").write_text(PROBE)
     demo_data.load(accounts=2, contacts=1500, seed=11, anchor=D1, dbname=pg_database)

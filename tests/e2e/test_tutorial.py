@@ -185,19 +185,19 @@ def test_7_ls(project: Path, db: psycopg.Connection) -> None:
     assert AS_OF in line
     res = segments(project, "ls", "--account", "globex", "--format", "json", documented=False)
     listed = json.loads(res.stdout)["segments"]
-    history = {
-        (a, s): (n, d.isoformat())
-        for a, s, n, d in db.execute(
-            "select account_id, segment_key, member_count, as_of from "
-            "segments_history.segment_sizes where account_id = 'globex'"
-        )
-    }
+    # Each segment's recorded sizes, oldest first: the first run (11-19) and the tutorial's.
+    history: dict[tuple[str, str], list[tuple[int, str]]] = {}
+    for a, seg, n, d in db.execute(
+        "select account_id, segment_key, member_count, as_of from "
+        "segments_history.segment_sizes where account_id = 'globex' order by as_of"
+    ):
+        history.setdefault((a, seg), []).append((n, d.isoformat()))
     assert {(r["account"], r["segment"]) for r in listed} == set(history)
     for r in listed:
-        assert [(t["members"], t["as_of"]) for t in r["trend"]] == [
-            history[(r["account"], r["segment"])]
+        assert [(t["members"], t["as_of"]) for t in r["trend"]] == history[
+            (r["account"], r["segment"])
         ]
-        assert r["members"] == history[(r["account"], r["segment"])][0]
+        assert r["members"] == history[(r["account"], r["segment"])][-1][0]
         assert len(r["sparkline"]) == 7
     typo = segments(project, "ls", "--account", "globx", documented=False)
     assert typo.returncode == 1 and "(did you mean 'globex'?)" in typo.stderr

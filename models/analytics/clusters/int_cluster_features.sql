@@ -9,13 +9,10 @@
     primary company. Every column but the keys, as_of and industry is a numeric feature of
     the step, so a new column here is a new feature there.
 
-    Merging the RFM part (rfm_scores): a CTE `rfm` selecting account_id, contact_id,
-    recency_days, frequency and monetary from ref('rfm_scores'); a `left join rfm` on
-    account_id and contact_id (and rfm.as_of = a.as_of_date if rfm_scores keeps several
-    dates); and in `final` one line per column: recency_days (coalesced to the RFM part's
-    documented value for a contact without orders, never NULL: the step would give it the
-    median), coalesce(rfm.frequency, 0), coalesce(rfm.monetary, 0). Not the 1-5 scores (the
-    same information again) nor rfm_segment (text: the step refuses non-numeric features). -#}
+    RFM (rfm_scores, for the same as-of date) adds recency_days, frequency and monetary, not
+    the 1-5 scores (the same information again) nor rfm_segment (text). A contact without a
+    completed order has no recency: it gets the days since it was created (it has not ordered
+    in all that time), NULL only when that is unknown (the step then takes the median). -#}
 {%- set window_days = var('cluster_window_days', 90) -%}
 {%- if not modules.re.fullmatch('[1-9][0-9]{0,4}', window_days | string) -%}
     {{ exceptions.raise_compiler_error("var 'cluster_window_days' must be a positive whole number of days, got '" ~ window_days ~ "'") }}
@@ -35,8 +32,20 @@ as_of as (
 contacts as (
     select
         account_id,
-        contact_id
+        contact_id,
+        created_at
     from {{ ref('stg_crm__contacts') }}
+),
+
+rfm as (
+    select
+        account_id,
+        contact_id,
+        as_of,
+        recency_days,
+        frequency,
+        monetary
+    from {{ ref('rfm_scores') }}
 ),
 
 campaign_events as (
@@ -123,6 +132,11 @@ final as (
         coalesce(orders.order_value, 0) as order_value,
         coalesce(deals.deals, 0) as deals,
         coalesce(deals.deals_won, 0) as deals_won,
+        coalesce(
+            rfm.recency_days, a.as_of_date - {{ segment_local_date('contacts.created_at') }}
+        ) as recency_days,
+        coalesce(rfm.frequency, 0) as frequency,
+        coalesce(rfm.monetary, 0) as monetary,
         companies.employee_count as company_size,
         companies.industry
     from contacts
@@ -151,6 +165,11 @@ final as (
         on
             contacts.account_id = companies.account_id
             and contacts.contact_id = companies.contact_id
+    left join rfm
+        on
+            contacts.account_id = rfm.account_id
+            and contacts.contact_id = rfm.contact_id
+            and a.as_of_date = rfm.as_of
 )
 
 select * from final
