@@ -339,11 +339,50 @@ def bench_preview(contacts: int, target: str = "globex/loyal_buyers") -> Compari
     )
 
 
+# The clustering step in a process of its own, so its peak RSS is the step's alone.
+_CLUSTER_STEP = """
+import datetime as dt, sys
+from segmentation.steps import clusters
+result = clusters.cluster(dt.date.fromisoformat(sys.argv[1]), "manual__bench")
+"""
+# The same step's imports and nothing else: what the process costs before any data.
+_CLUSTER_IMPORTS = "from segmentation.steps import clusters  # noqa: F401"
+
+
+def bench_cluster(contacts: int) -> Comparison:
+    """The clustering step (features streamed from a server-side cursor, k by silhouette on a
+    sample) on one account of `contacts` demo contacts: peak RSS of the step's process,
+    against a process that only imports it (numpy, scipy, scikit-learn, psycopg). The goal
+    (issue 13): under 1 GB at 1M contacts."""
+    as_of = dt.date(2026, 11, 22)
+    kind = "RSS of the process"
+    with scratch_database():
+        demo_data.load(accounts=1, contacts=contacts, seed=7, anchor=as_of)
+        pipeline.render_definitions()
+        run_dbt(["run", "--select", "+int_cluster_features"], {"as_of": as_of.isoformat()})
+
+        def run(name: str, code: str, *argv: str) -> Measurement:
+            start = time.perf_counter()
+            peak = _peak_rss_mib([sys.executable, "-c", code, *argv])
+            return Measurement(name, time.perf_counter() - start, peak, contacts, kind)
+
+        baseline = run("import the step only", _CLUSTER_IMPORTS)
+        candidate = run("cluster one account", _CLUSTER_STEP, as_of.isoformat())
+    return Comparison(
+        f"Clustering one account of {contacts:,} demo contacts",
+        baseline,
+        candidate,
+        note=f"peak RSS {candidate.peak_mib:.0f} MiB (goal < 1024 MiB at 1M contacts), of which "
+        f"{baseline.peak_mib:.0f} MiB is the imports; the ratio line compares wall times",
+    )
+
+
 BENCHMARKS: dict[str, Callable[[argparse.Namespace], Comparison]] = {
     "contact_load": lambda args: bench_contact_load(args.contacts),
     "segment_features": lambda args: bench_segment_features(args.contacts),
     "export_1m": lambda args: bench_export(args.export_rows),
     "preview_1": lambda args: bench_preview(args.contacts),
+    "cluster_1m": lambda args: bench_cluster(args.cluster_contacts),
 }
 
 
@@ -352,6 +391,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--contacts", type=int, default=20000)
     parser.add_argument(
         "--export-rows", type=int, default=1_000_000, help="members of the exported segment"
+    )
+    parser.add_argument(
+        "--cluster-contacts", type=int, default=1_000_000, help="contacts of the clustered account"
     )
     parser.add_argument("--only", choices=sorted(BENCHMARKS), action="append")
     args = parser.parse_args(argv)
