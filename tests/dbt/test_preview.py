@@ -354,7 +354,7 @@ def test_unknown_contact_segment_and_account(
         code, out, err = run(capsys, "preview", "acme/loyal_buyers")
         assert code == 1
         (line,) = [ln for ln in err.splitlines() if ln.startswith("error:")]
-        assert "gated for account 'acme'" in line and "'plus'" in line
+        assert "not built for account 'acme'" in line and "package 'plus'" in line
         code, out, err = run(capsys, "preview", "_all/loyal_buyers")
         assert code == 1
         assert "name it as <account>/loyal_buyers" in err
