@@ -18,7 +18,7 @@ from segmentation.errors import PublishError
 from segmentation.steps import pipeline
 from segmentation_dev import demo_data
 
-# publish_log has a row per account per publish (serving contract 3): the runs that published.
+# publish_log has a row per account per publish (serving contract 2): the runs that published.
 PUBLISHES = (
     "select run_id from segments_serving.publish_log group by run_id order by min(publish_id)"
 )

@@ -43,7 +43,7 @@ pytestmark = pytest.mark.slow
 D1, D2 = "2026-11-20", "2026-11-21"
 # 08:00 in Asia/Jakarta: the scheduled run's logical date.
 LOGICAL = {d: f"{d}T01:00:00+00:00" for d in (D1, D2)}
-# publish_log has a row per account per publish (serving contract 3): count the publishes.
+# publish_log has a row per account per publish (serving contract 2): count the publishes.
 PUBLISHES = "select count(distinct run_id) from segments_serving.publish_log"
 LOYAL = 20
 

@@ -85,7 +85,7 @@ def test_round_trip_publishes_catalogue_members_and_log(state: psycopg.Connectio
         "select account_id, run_id, as_of, segments_published, segments_quarantined, status "
         "from segments_serving.publish_log order by publish_id"
     ).fetchall()
-    # One row per account (serving contract 3): each account is its own publish.
+    # One row per account (serving contract 2): each account is its own publish.
     assert log == [
         ("acme", "run-1", D1, 2, 0, "published"),
         ("globex", "run-1", D1, 1, 0, "published"),

@@ -125,6 +125,10 @@ def publish(
     timeouts and `definitions` are as for publish_account.
     """
     failed_before = dict(failed or {})
+    if audit_id is not None:
+        # The audit's own verdict on accounts: never published, whoever calls.
+        for account, cause in _preflight(as_of, run_id, audit_id, quarantined).items():
+            failed_before.setdefault(account, f"audit: {cause}")
     scope = _accounts(as_of, accounts, failed_before, allow_rewind)
     published_at = dt.datetime.now(dt.UTC)
     results: dict[str, PublishResult] = {}
@@ -170,6 +174,30 @@ def publish(
 
 def _one_line(exc: BaseException) -> str:
     return str(exc).strip().split("\n", 1)[0]
+
+
+def _preflight(
+    as_of: dt.date, run_id: str, audit_id: int, quarantined: Mapping[tuple[str, str], str]
+) -> dict[str, str]:
+    """Before any account is written: the live candidate must still be the one audit
+    `audit_id` checked, for the run and date and verdict given. A difference means another
+    build interleaved with this run, which no single account owns, so nothing is published
+    (CandidateChangedError). Each account's transaction then verifies its own copy again (the
+    check that binds). Returns the accounts the audit failed (account -> cause)."""
+    with database.connect() as conn:
+        _check_inputs(conn, as_of)
+        recorded = _recorded_audit(conn, audit_id, as_of, run_id, None, quarantined)
+        changes = recorded.prints.differences(control.fingerprint(conn, CANDIDATE))
+    if changes:
+        raise CandidateChangedError(
+            f"Refusing to publish {as_of} for run {run_id}: the candidate is not the one audit "
+            f"{audit_id} checked at {recorded.audited_at:%Y-%m-%d %H:%M:%S %Z}. It was rebuilt "
+            "after the audit (another run, a backfill or a manual dbt build). What changed:\n  "
+            + "\n  ".join(changes)
+            + f"\nServing is unchanged. Rerun build and audit for {as_of} (`segments run "
+            f"--as-of {as_of}`, or clear the DAG run from its build task)."
+        )
+    return dict(recorded.failed_accounts)
 
 
 def _accounts(
@@ -416,22 +444,25 @@ def _snapshot(conn: psycopg.Connection, account_id: str) -> None:
     )
 
 
-def _verify(
+def _recorded_audit(
     conn: psycopg.Connection,
     audit_id: int,
     as_of: dt.date,
     run_id: str,
-    account_id: str,
+    account_id: str | None,
     quarantined: Mapping[tuple[str, str], str],
-) -> None:
-    """Refuse unless the account's copied candidate is exactly what audit `audit_id` checked
-    of that account, the audit passed it and decided the same quarantine for it."""
+) -> control.RecordedAudit:
+    """Audit `audit_id` as recorded; refuse unless it checked this run and date, found no
+    failure that blocks every account, and decided the quarantine given (of `account_id`, or
+    of every account when None)."""
     control.check_not_taken(conn, run_id)
+    target = f"account {account_id} for {as_of}" if account_id else f"{as_of}"
     rerun = (
-        f"Serving of {account_id} is unchanged. Rerun build and audit for {as_of} (`segments "
-        f"run --as-of {as_of}`, or clear the DAG run from its build task)."
+        f"Serving{' of ' + account_id if account_id else ''} is unchanged. Rerun build and "
+        f"audit for {as_of} (`segments run --as-of {as_of}`, or clear the DAG run from its "
+        "build task)."
     )
-    refuse = f"Refusing to publish account {account_id} for {as_of} (run {run_id})"
+    refuse = f"Refusing to publish {target} (run {run_id})"
     recorded = control.load_audit(conn, audit_id)
     if recorded is None:
         raise CandidateChangedError(
@@ -448,26 +479,42 @@ def _verify(
             f"{refuse}: audit {audit_id} found {recorded.global_failures} global failure(s). "
             f"{rerun}"
         )
-    if account_id in recorded.failed_accounts:
+    if account_id is not None and account_id in recorded.failed_accounts:
         raise CandidateChangedError(
             f"{refuse}: audit {audit_id} failed this account: "
             f"{recorded.failed_accounts[account_id]}. {rerun}"
         )
-    audited_q = [q for q in recorded.quarantined if q[0] == account_id]
-    if not control.same_quarantine(audited_q, quarantined):
+    audited_q = [q for q in recorded.quarantined if account_id is None or q[0] == account_id]
+    given = {k: r for k, r in quarantined.items() if account_id is None or k[0] == account_id}
+    if not control.same_quarantine(audited_q, given):
         raise CandidateChangedError(
-            f"{refuse}: the quarantined segments given ({sorted(quarantined)}) are not those "
+            f"{refuse}: the quarantined segments given ({sorted(given)}) are not those "
             f"audit {audit_id} decided ({[tuple(q[:2]) for q in audited_q]}). {rerun}"
         )
+    return recorded
+
+
+def _verify(
+    conn: psycopg.Connection,
+    audit_id: int,
+    as_of: dt.date,
+    run_id: str,
+    account_id: str,
+    quarantined: Mapping[tuple[str, str], str],
+) -> None:
+    """Refuse unless the account's copied candidate is exactly what audit `audit_id` checked
+    of that account, the audit passed it and decided the same quarantine for it."""
+    recorded = _recorded_audit(conn, audit_id, as_of, run_id, account_id, quarantined)
     audited = recorded.prints.for_account(account_id)
     changes = audited.differences(control.fingerprint(conn, COPIES).for_account(account_id))
     if changes:
         raise CandidateChangedError(
-            f"{refuse}: the candidate is not the one audit {audit_id} checked at "
+            f"Refusing to publish account {account_id} for {as_of} (run {run_id}): the "
+            f"candidate is not the one audit {audit_id} checked at "
             f"{recorded.audited_at:%Y-%m-%d %H:%M:%S %Z}. It was rebuilt after the audit "
             "(another run, a backfill or a manual dbt build). What changed:\n  "
             + "\n  ".join(changes)
-            + f"\n{rerun}"
+            + f"\nServing of {account_id} is unchanged. Rerun build and audit for {as_of}."
         )
 
 

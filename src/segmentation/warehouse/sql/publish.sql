@@ -26,7 +26,7 @@ order by account_id;
 
 -- name: latest_as_of
 -- The as-of date serving shows for an account: that of its latest publish that published
--- (a 'failed' row published nothing; a row without account is from before contract 3 and
+-- (a 'failed' row published nothing; a row without account is from before contract 2 and
 -- covered every account).
 select as_of
 from {serving}.publish_log

@@ -67,7 +67,7 @@ create table if not exists segments_serving.broadcast_recipients (
     constraint broadcast_recipients_channel check (channel in ('whatsapp', 'email', 'sms'))
 );
 
--- One row per account per publish (account_id NULL: a row from before serving contract 3,
+-- One row per account per publish (account_id NULL: a row from before serving contract 2,
 -- when one publish spanned every account). Broadcast's role is not granted it.
 -- status: 'published', 'partial' (some segments quarantined), 'accepted' (`segments accept`
 -- released one quarantined segment: accepted_by, accept_reason) or 'failed' (the account was

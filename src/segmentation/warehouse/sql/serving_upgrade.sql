@@ -1,4 +1,4 @@
--- Upgrades an install made before serving contract 3 (docs/serving-contract.md) to the
+-- Upgrades an install made before serving contract 2 (docs/serving-contract.md) to the
 -- per-account publish log and history. Run by `segments db init` after serving.sql (which
 -- creates the current shape on a fresh install). Each step checks the catalog first, so on an
 -- install that is already current this takes no lock on any table and waits for no publish.
