@@ -201,7 +201,7 @@ from (
         c.as_of
     from {history}.membership_changes as c
     where c.account_id = %(account_id)s and c.as_of <= %(as_of)s
-    order by c.segment_key, c.contact_id, c.as_of desc
+    order by c.segment_key asc, c.contact_id asc, c.as_of desc
 ) as l
 where l.change = 'entered'
 order by l.segment_key, l.contact_id;
@@ -245,7 +245,7 @@ last_change as (
         c.definition_hash
     from {history}.membership_changes as c
     where c.account_id = %(account_id)s
-    order by c.segment_key, c.contact_id, c.as_of desc
+    order by c.segment_key asc, c.contact_id asc, c.as_of desc
 )
 
 insert into {history}.membership_state
@@ -260,9 +260,9 @@ from last_change as l
 cross join base as b
 left join {history}.segment_sizes as z
     on
-        z.account_id = %(account_id)s
-        and z.as_of = b.as_of
-        and z.segment_key = l.segment_key
+        b.as_of = z.as_of
+        and l.segment_key = z.segment_key
+        and z.account_id = %(account_id)s
 where l.change = 'entered' and b.as_of is not null;
 
 -- name: rewind_member_since
@@ -277,7 +277,7 @@ with last_change as (
         c.as_of
     from {history}.membership_changes as c
     where c.account_id = %(account_id)s and c.as_of < %(as_of)s
-    order by c.segment_key, c.contact_id, c.as_of desc
+    order by c.segment_key asc, c.contact_id asc, c.as_of desc
 )
 
 update {serving}.segment_members as s
