@@ -116,14 +116,19 @@ def segment_refresh() -> None:
             "quarantined": result.quarantined,
             "status": result.status,
             "counts": result.counts,
+            "accounts": result.accounts,
+            "failed": result.failed,  # account -> cause (JSON-safe)
         }
 
     @task
-    def record_history(as_of: str) -> dict:
+    def record_history(as_of: str, published: dict) -> dict:
         from segmentation.steps import pipeline
 
         with support.fail_fast():
-            summary = pipeline.record_history(dt.date.fromisoformat(as_of), _run_id())
+            summary = pipeline.record_history(
+                dt.date.fromisoformat(as_of), _run_id(), published.get("accounts")
+            )
+        summary.pop("accounts", None)  # per-account detail: in the task log
         return {k: v.isoformat() if isinstance(v, dt.date) else v for k, v in summary.items()}
 
     @task
@@ -135,13 +140,14 @@ def segment_refresh() -> None:
             pipeline.build_analytics(dt.date.fromisoformat(as_of), _run_id())
 
     @task
-    def finish(audit_result: dict) -> None:
-        """Ends the run failed when segments were quarantined (after publish and history)."""
+    def finish(audit_result: dict, published: dict) -> None:
+        """Ends the run failed when an account failed or segments were quarantined (after
+        publish and history of the others)."""
         from segmentation.steps import pipeline
         from segmentation.steps.audit import AuditResult
 
         with support.fail_fast():
-            pipeline.finish(AuditResult.from_dict(audit_result), _run_id())
+            pipeline.finish(AuditResult.from_dict(audit_result), _run_id(), published.get("failed"))
 
     @task
     def report() -> str:
@@ -157,9 +163,9 @@ def segment_refresh() -> None:
     audited = audit(as_of)
     cluster(as_of) >> audited
     published = publish(as_of, audited)
-    history = record_history(as_of)
+    history = record_history(as_of, published)
     # analytics still holds the run's lease, which finish releases; the report reads the marts.
-    published >> history >> analytics(as_of) >> [report(), finish(audited)]
+    published >> history >> analytics(as_of) >> [report(), finish(audited, published)]
 
 
 dag_object = segment_refresh()

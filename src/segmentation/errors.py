@@ -103,3 +103,27 @@ class NotStagedError(PreviewError):
 class ClusterError(SegmentationError):
     """The clustering step could not run for an account; that account's clusters for the
     date are unchanged (each account is written in one transaction)."""
+
+
+class AccountFailedError(SegmentationError):
+    """One or more accounts could not be refreshed this run (a bad definition, a failing
+    model, an audit or publish failure of their own); every other account was published.
+    `failed` maps each failed account to its cause."""
+
+    def __init__(self, failed: dict[str, str], as_of: object = None, extra: str = "") -> None:
+        self.failed = dict(sorted(failed.items()))
+        when = f" for {as_of}" if as_of is not None else ""
+        lines = [
+            f"{len(self.failed)} account(s) not refreshed{when}; the other accounts were "
+            "published. Each kept its last publish, and its segments are marked stale with "
+            "the cause:"
+        ]
+        lines += [f"  {account}: {cause}" for account, cause in self.failed.items()]
+        lines.append(
+            "Fix the cause (the account's definition, model, data or the audit failure "
+            "above), then run that account again: `segments run --as-of <date> --account "
+            "<account>` (or clear its DAG run); `segments status` shows what is stale."
+        )
+        if extra:
+            lines.append(extra)
+        super().__init__("\n".join(lines))

@@ -1,4 +1,5 @@
-"""Membership history: changes against the latest earlier date, reruns replace, no backfills."""
+"""Membership history: changes against the latest earlier date, reruns replace, a rewind
+rewrites the account's history from its date on."""
 
 from __future__ import annotations
 
@@ -7,10 +8,10 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
-from _publish import publish_state, set_catalogue, set_contacts, set_membership
+from _publish import members, publish_state, set_catalogue, set_contacts, set_membership
 
-from segmentation.errors import HistoryBackfillError, HistoryError
-from segmentation.steps.history import record_history
+from segmentation.errors import HistoryError, PublishRewindError
+from segmentation.steps.history import record_history, replay_membership
 from segmentation.steps.publish import publish
 
 D1, D2, D3 = (dt.date(2026, 11, d) for d in (1, 2, 3))
@@ -105,15 +106,34 @@ def test_changes_sizes_and_reruns(state: psycopg.Connection) -> None:
     )
 
     # D3: the segment is removed from globex's definitions and acme's changes definition.
-    set_catalogue(state, [("acme", "vip")], hash_suffix="v2")
-    run(state, D3, {("acme", "vip"): ["a"]})
+    # globex is still one of the run's accounts (int_segment_as_of), with no segment left.
+    state.execute(
+        "create table segments_audit.int_segment_as_of as select a as account_id, "
+        "'UTC' as timezone, %s::date as as_of_date from unnest(array['acme', 'globex']) as a",
+        (D3,),
+    )
+    try:
+        set_catalogue(state, [("acme", "vip")], hash_suffix="v2")
+        run(state, D3, {("acme", "vip"): ["a"]})
+    finally:
+        state.execute("drop table segments_audit.int_segment_as_of")
     assert changes(state, D3) == [
         (D3, "acme", "vip", "b", "exited", "vip-v2"),
         (D3, "acme", "vip", "d", "exited", "vip-v2"),
     ]
+    assert state.execute("select count(*) from segments_serving.segments").fetchone()[0] == 1
+    # One row per account and date (accounts move forward independently).
     assert state.execute(
-        "select as_of, entered, exited from segments_history.recorded_dates order by 1"
-    ).fetchall() == [(D1, 3, 0), (D2, 1, 1), (D3, 0, 2)]
+        "select account_id, as_of, entered, exited from segments_history.recorded_dates "
+        "order by 1, 2"
+    ).fetchall() == [
+        ("acme", D1, 2, 0),
+        ("acme", D2, 1, 0),
+        ("acme", D3, 0, 2),
+        ("globex", D1, 1, 0),
+        ("globex", D2, 0, 1),
+        ("globex", D3, 0, 0),
+    ]
 
 
 def test_quarantined_segment_records_no_changes_and_a_stale_size(
@@ -134,16 +154,33 @@ def test_quarantined_segment_records_no_changes_and_a_stale_size(
     ]
 
 
-def test_older_date_is_refused_and_history_unchanged(state: psycopg.Connection) -> None:
+def test_rewind_rewrites_history_from_that_date(state: psycopg.Connection) -> None:
     set_catalogue(state, [("acme", "vip")])
     run(state, D1, {("acme", "vip"): ["a"]})
     run(state, D3, {("acme", "vip"): ["a", "b"]})
-    before = changes(state)
-    publish(D2, "backfill", {}, allow_rewind=True)  # serving rolled back on purpose
+    # Without allow_rewind the older date is refused before anything is written.
+    with pytest.raises(PublishRewindError, match="acme already shows as-of 2026-11-03"):
+        publish(D2, "backfill", {})
+    assert changes(state)[-1][0] == D3
 
-    with pytest.raises(HistoryBackfillError, match="history already runs to 2026-11-03"):
-        record_history(D2, "backfill")
-    assert changes(state) == before
+    # Serving rolled back on purpose: in the same transaction, acme's history after D2 is
+    # deleted (it no longer describes what serving shows), so D2 records against D1.
+    set_membership(state, {("acme", "vip"): ["a", "c"]})
+    publish(D2, "backfill", {}, allow_rewind=True)
+    assert changes(state) == [(D1, "acme", "vip", "a", "entered", "vip-v1")]
+    summary = record_history(D2, "backfill")
+    assert (summary["entered"], summary["exited"], summary["rerun"]) == (1, 0, False)
+    assert changes(state) == [
+        (D1, "acme", "vip", "a", "entered", "vip-v1"),
+        (D2, "acme", "vip", "c", "entered", "vip-v1"),
+    ]
+    # member_since follows history: a stayed a member since D1, c started on D2.
+    assert members(state, "acme", "vip") == {"a": D1, "c": D2}
+    assert replay_membership(state, "acme", D2) == {("vip", "a"): D1, ("vip", "c"): D2}
+
+    # The refusal outside that path stays: history never takes a date before its latest.
+    with pytest.raises(HistoryError, match="serving shows as-of 2026-11-02"):
+        record_history(D1, "late", ["acme"])
 
 
 def test_a_date_that_was_not_published_is_refused(state: psycopg.Connection) -> None:

@@ -82,10 +82,14 @@ def test_round_trip_publishes_catalogue_members_and_log(state: psycopg.Connectio
     assert members(state, "acme", "vip") == {"c1": D1, "c2": D1}
     assert members(state, "acme", "old") == {}
     log = state.execute(
-        "select run_id, as_of, segments_published, segments_quarantined, status "
-        "from segments_serving.publish_log"
+        "select account_id, run_id, as_of, segments_published, segments_quarantined, status "
+        "from segments_serving.publish_log order by publish_id"
     ).fetchall()
-    assert log == [("run-1", D1, 3, 0, "published")]
+    # One row per account (serving contract 2): each account is its own publish.
+    assert log == [
+        ("acme", "run-1", D1, 2, 0, "published"),
+        ("globex", "run-1", D1, 1, 0, "published"),
+    ]
     assert last_published_counts() == {
         ("acme", "empty_seg"): 0,
         ("acme", "vip"): 2,

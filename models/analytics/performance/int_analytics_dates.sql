@@ -7,7 +7,8 @@ as_of as (
 ),
 
 recorded as (
-    select recorded_dates.as_of
+    -- recorded_dates has a row per account and date; the marts span the accounts' dates.
+    select distinct recorded_dates.as_of
     from {{ source('segments_history', 'recorded_dates') }} as recorded_dates
     inner join as_of on recorded_dates.as_of <= as_of.as_of_date
 ),

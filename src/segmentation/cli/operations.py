@@ -20,7 +20,7 @@ from segmentation.cli.app import (
     print_table,
     warn,
 )
-from segmentation.errors import QuarantineError
+from segmentation.errors import AccountFailedError, QuarantineError
 from segmentation.steps import pipeline, setup
 
 
@@ -46,6 +46,13 @@ def run(
             help="Publish an as-of date older than the one serving shows (rolls Broadcast back).",
         ),
     ] = False,
+    account: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--account",
+            help="Refresh only this account (repeat for several; default: every account).",
+        ),
+    ] = None,
 ) -> int:
     """Run the pipeline once without Airflow: build, audit, publish, history; a progress
     line per step and a summary table (published, quarantined, entered, exited)."""
@@ -54,8 +61,14 @@ def run(
     display = StepDisplay()
     try:
         with display:
-            pipeline.run(as_of=as_of, run_id=run_id, allow_rewind=allow_rewind, on_step=display)
-    except QuarantineError:
+            pipeline.run(
+                as_of=as_of,
+                run_id=run_id,
+                accounts=account or None,
+                allow_rewind=allow_rewind,
+                on_step=display,
+            )
+    except (QuarantineError, AccountFailedError):
         print_run_summary(as_of, run_id)  # the rest published: show what, then fail the run
         raise
     print_run_summary(as_of, run_id)

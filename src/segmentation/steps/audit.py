@@ -17,8 +17,12 @@ candidate, so every GX asset exists even when optional relations (exclusive grou
 - audit_expected_segments: the enabled segments the definitions declare (int_segment_scopes,
   sql/audit.sql, query `expected`), so a missing catalogue row is caught.
 
-Failures of suite `segment_bounds` quarantine single segments; any other failure is global
-and blocks the publish.
+Failures of suite `segment_bounds` quarantine single segments. Any other failure is global:
+when every row it reports names an account (duplicates, consent, addresses, a missing
+catalogue row of that account) it fails just those accounts (`AuditResult.failed_accounts`,
+account -> cause), which are then not published while the others are; a failure that names
+no account (a column check, more rows than GX reports, the candidate itself) blocks the
+publish of every account.
 
 The audit fingerprints the candidate (warehouse.control) in the transaction that derives
 the audit_* tables, checks that it was built for the audited as-of date, fingerprints it again
@@ -53,6 +57,10 @@ log = logging.getLogger(__name__)
 CHECKPOINT = "membership_audit"
 QUARANTINE_SUITES = frozenset({"segment_bounds"})
 
+# A cross-tenant member means the generated SQL itself is wrong, which no single account
+# owns: these checks (by their description's start) block every account's publish.
+NEVER_CONTAINED = ("Tenant isolation",)
+
 # GX caps the rows an unexpected-rows query returns in its result.
 GX_MAX_DETAIL_ROWS = 200
 
@@ -68,9 +76,19 @@ class AuditResult:
     # plan_hash of the compiled plan whose candidate was audited (steps.definitions)
     plan_hash: str | None = None
     success: bool = False
+    # account -> cause: accounts whose own rows failed a global check (not published)
+    failed_accounts: dict[str, str] = field(default_factory=dict)
+    # the global_failures that are those accounts' (each names only failed_accounts)
+    attributed: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.success = not self.global_failures and not self.quarantined
+
+    @property
+    def blocking_failures(self) -> list[str]:
+        """The global failures no single account owns: they block every account's publish."""
+        attributed = set(self.attributed)
+        return [f for f in self.global_failures if f not in attributed]
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form (Airflow XCom): tuple keys become [account, segment, reason] lists."""
@@ -81,6 +99,8 @@ class AuditResult:
             "audit_id": self.audit_id,
             "plan_hash": self.plan_hash,
             "success": self.success,
+            "failed_accounts": dict(sorted(self.failed_accounts.items())),
+            "attributed": list(self.attributed),
         }
 
     @classmethod
@@ -91,14 +111,18 @@ class AuditResult:
             data_docs=Path(data["data_docs"]) if data.get("data_docs") else None,
             audit_id=data.get("audit_id"),
             plan_hash=data.get("plan_hash"),
+            failed_accounts=dict(data.get("failed_accounts") or {}),
+            attributed=list(data.get("attributed") or []),
         )
 
     def summary(self) -> str:
         lines = [
             f"audit: {len(self.global_failures)} global failure(s), "
             f"{len(self.quarantined)} quarantined segment(s)"
+            + (f", {len(self.failed_accounts)} failed account(s)" if self.failed_accounts else "")
         ]
         lines += [f"  global: {failure}" for failure in self.global_failures]
+        lines += [f"  account {a} failed: {c}" for a, c in sorted(self.failed_accounts.items())]
         lines += [f"  quarantined {a}/{s}: {r}" for (a, s), r in sorted(self.quarantined.items())]
         if self.data_docs:
             lines.append(f"  data docs: {self.data_docs}")
@@ -221,6 +245,8 @@ def run_audit(
     checkpoint_result = _run_checkpoint(run_id, as_of)
     global_failures: list[str] = _candidate_problems(as_of, prints)
     quarantined: dict[tuple[str, str], str] = {}
+    failed_accounts: dict[str, str] = {}
+    attributed: list[str] = []
     for validation in checkpoint_result.run_results.values():
         suite = validation.suite_name
         for result in validation.results:
@@ -235,12 +261,31 @@ def run_audit(
             if suite in QUARANTINE_SUITES:
                 _quarantine(suite, what, result.result, quarantined, global_failures)
             else:
-                global_failures.append(f"{suite}: {what}: {_describe(result.result)}")
+                line = f"{suite}: {what}: {_describe(result.result)}"
+                global_failures.append(line)
+                accounts = {} if what.startswith(NEVER_CONTAINED) else _accounts_of(result.result)
+                if accounts:
+                    attributed.append(line)
+                for account, rows in accounts.items():
+                    cause = f"{suite}: {what}: {_describe_rows(rows)}"
+                    failed_accounts[account] = (
+                        f"{failed_accounts[account]}; {cause}"
+                        if account in failed_accounts
+                        else cause
+                    )
+    blocking = [f for f in global_failures if f not in attributed]
     with database.transaction() as conn:
         audit_id = control.record_audit(
-            conn, run_id, as_of, prints, len(global_failures), quarantined
+            conn, run_id, as_of, prints, len(blocking), quarantined, failed_accounts
         )
-    audit = AuditResult(global_failures, quarantined, _data_docs_index(), audit_id)
+    audit = AuditResult(
+        global_failures,
+        quarantined,
+        _data_docs_index(),
+        audit_id,
+        failed_accounts=failed_accounts,
+        attributed=attributed,
+    )
     log.info("audit %d of %s (%s):\n%s", audit_id, as_of, run_id, audit.summary())
     return audit
 
@@ -301,6 +346,26 @@ def _quarantine(
         quarantined[key] = f"{quarantined[key]}; {reason}" if key in quarantined else reason
 
 
+def _accounts_of(result: Mapping[str, Any]) -> dict[str, list[Mapping[str, Any]]]:
+    """account -> its unexpected rows, when GX reported every unexpected row and each names
+    an account; else {} (the failure is not one account's)."""
+    rows = (result.get("details") or {}).get("unexpected_rows")
+    observed = result.get("observed_value") or 0
+    if rows is None:
+        # A multicolumn check (duplicates) lists its unexpected values as column dicts.
+        rows = result.get("partial_unexpected_list")
+        observed = result.get("unexpected_count") or 0
+    if not rows or observed > len(rows):
+        return {}
+    by_account: dict[str, list[Mapping[str, Any]]] = {}
+    for row in rows:
+        account = row.get("account_id") if isinstance(row, Mapping) else None
+        if not account:
+            return {}
+        by_account.setdefault(str(account), []).append(row)
+    return by_account
+
+
 def _exception_message(info: Mapping[str, Any] | None) -> str | None:
     """GX nests exception info per metric when a metric fails; flatten to the first message."""
     if not info:
@@ -311,6 +376,10 @@ def _exception_message(info: Mapping[str, Any] | None) -> str | None:
         if isinstance(value, Mapping) and (message := _exception_message(value)):
             return message
     return None
+
+
+def _describe_rows(rows: list[Mapping[str, Any]]) -> str:
+    return _describe({"details": {"unexpected_rows": rows}, "observed_value": len(rows)})
 
 
 def _describe(result: Mapping[str, Any]) -> str:

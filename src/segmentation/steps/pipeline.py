@@ -21,14 +21,24 @@ checked, and `publish` refuses a candidate that differs from it.
 anywhere before it leaves what Broadcast reads unchanged. A segment that fails its own bounds
 is quarantined: the others publish, history records, and `finish` then raises
 QuarantineError so the run ends failed and people look at it.
+
+A run covers a set of accounts for one as-of date, and a failure that one account owns is
+contained to it: `failed` (account -> one-line cause, JSON-safe for XCom) accumulates through
+the run (a bad definition of the account, a failing model of its own, an audit failure of
+its own rows, its publish). A failed account is skipped by later steps, keeps its last
+publish and has its serving segments marked stale with the cause; every other account
+publishes and records history, and `finish` raises AccountFailedError naming each failed
+account. Failures no account owns (staging, a shared model, a tenant leak) fail the run as
+before, with serving unchanged.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import inspect
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -38,7 +48,13 @@ from psycopg import sql
 
 from segmentation import settings
 from segmentation.compiler.render import RenderResult
-from segmentation.errors import AuditError, CandidateChangedError, DatabaseError, QuarantineError
+from segmentation.errors import (
+    AccountFailedError,
+    AuditError,
+    CandidateChangedError,
+    DatabaseError,
+    QuarantineError,
+)
 from segmentation.language.project import DefinitionSet
 from segmentation.steps import clusters, definitions
 from segmentation.steps import history as history_step
@@ -101,19 +117,25 @@ def build(as_of: dt.date, run_id: str | None = None) -> Any:
         return run_dbt(["build", "--exclude", BUILD_EXCLUDE], dbt_vars(as_of))
 
 
-def audit(as_of: dt.date, run_id: str) -> AuditResult:
-    """Run the GX audit of the candidate the run's plan built. Global failures raise
-    AuditError (nothing may be published)."""
+def audit(as_of: dt.date, run_id: str, failed: Mapping[str, str] | None = None) -> AuditResult:
+    """Run the GX audit of the candidate the run's plan built. A global failure whose rows
+    all belong to some accounts fails just those (`AuditResult.failed_accounts`); one that no
+    account owns raises AuditError (nothing may be published). `failed` (accounts that
+    already failed this run) is only logged: publish skips them whatever the audit says."""
     with control.hold(as_of, run_id):
         plan = _built_plan(as_of)
         result = run_audit(as_of, run_id)
         result.plan_hash = plan["plan_hash"]
         # Raised inside the hold: a blocked publish ends the run, so its lease is released.
-        if result.global_failures:
+        if result.blocking_failures:
             raise AuditError(
-                f"The audit of {as_of} blocks the publish; serving is unchanged.\n"
-                f"{result.summary()}"
+                f"The audit of {as_of} blocks the publish of every account; serving is "
+                f"unchanged.\n{result.summary()}"
             )
+    if failed:
+        log.info("audit of %s: already failed this run: %s", as_of, ", ".join(sorted(failed)))
+    for account, cause in sorted(result.failed_accounts.items()):
+        log.error("audit of %s fails account %s: %s", as_of, account, cause)
     return result
 
 
@@ -129,13 +151,22 @@ def _built_plan(as_of: dt.date) -> dict[str, Any]:
 
 
 def publish(
-    as_of: dt.date, run_id: str, audit_result: AuditResult, *, allow_rewind: bool = False
+    as_of: dt.date,
+    run_id: str,
+    audit_result: AuditResult,
+    *,
+    allow_rewind: bool = False,
+    failed: Mapping[str, str] | None = None,
+    accounts: Sequence[str] | None = None,
 ) -> PublishResult:
-    """Publish the audited candidate; quarantined segments keep their last good version.
+    """Publish the audited candidate, one transaction per account; quarantined segments keep
+    their last good version. The accounts in `failed` and those the audit failed are not
+    published (marked stale); a failure in one account's publish is added to
+    `PublishResult.failed` and the others still publish.
 
     Only exactly the candidate that `audit_result` checked is published (its audit_id), and
     only while the plan file is the one the audit read."""
-    if audit_result.global_failures:
+    if audit_result.blocking_failures:
         raise AuditError(f"Refusing to publish {as_of}: {audit_result.summary()}")
     if audit_result.audit_id is None:
         raise AuditError(
@@ -159,13 +190,19 @@ def publish(
             allow_rewind=allow_rewind,
             audit_id=audit_result.audit_id,
             definitions=publish_step.plan_definitions(plan),
+            accounts=accounts,
+            failed={**(failed or {}), **audit_result.failed_accounts},
         )
 
 
-def record_history(as_of: dt.date, run_id: str) -> dict[str, Any]:
-    """Append this date's membership changes to segments_history (idempotent per date)."""
+def record_history(
+    as_of: dt.date, run_id: str, accounts: Sequence[str] | None = None
+) -> dict[str, Any]:
+    """Append this date's membership changes to segments_history for `accounts` (None: every
+    account serving shows as-of `as_of`), one transaction per account (idempotent per
+    account and date)."""
     with control.hold(as_of, run_id):
-        return history_step.record_history(as_of, run_id)
+        return history_step.record_history(as_of, run_id, accounts)
 
 
 def build_analytics(as_of: dt.date, run_id: str) -> Any:
@@ -178,11 +215,23 @@ def build_analytics(as_of: dt.date, run_id: str) -> Any:
         return run_dbt(["build", "--select", ANALYTICS_MODELS], dbt_vars(as_of))
 
 
-def finish(audit_result: AuditResult, run_id: str | None = None) -> None:
-    """End the run: release its lease, then fail it when anything was quarantined (after the
-    rest published and history ran)."""
+def finish(
+    audit_result: AuditResult, run_id: str | None = None, failed: Mapping[str, str] | None = None
+) -> None:
+    """End the run: release its lease, then fail it when an account failed (AccountFailedError
+    naming each and its cause) or anything was quarantined (QuarantineError), after the rest
+    published and history ran."""
     if run_id is not None:
         control.release(run_id)
+    failed = {**audit_result.failed_accounts, **(failed or {})}
+    if failed:
+        quarantine = (
+            f"Also {len(audit_result.quarantined)} segment(s) quarantined:\n"
+            f"{audit_result.summary()}"
+            if audit_result.quarantined
+            else ""
+        )
+        raise AccountFailedError(failed, extra=quarantine)
     if audit_result.quarantined:
         raise QuarantineError(
             f"{len(audit_result.quarantined)} segment(s) quarantined: they kept their last "
@@ -249,41 +298,97 @@ def run(
     as_of: dt.date | None = None,
     run_id: str | None = None,
     *,
+    accounts: Sequence[str] | None = None,
     allow_rewind: bool = False,
     on_step: StepCallback | None = None,
 ) -> dict[str, Any]:
-    """The whole pipeline once, in DAG order. Returns what was published. `on_step` hears
-    each phase start and end (StepEvent); `run_summary(as_of, run_id)` then has the table."""
+    """The whole pipeline once, in DAG order, for `accounts` (None: every staged account).
+    Returns what was published and `failed` (account -> cause). `on_step` hears each phase
+    start and end (StepEvent); `run_summary(as_of, run_id)` then has the table. A failure one
+    account owns is contained to it (module doc); `finish` then raises AccountFailedError."""
     as_of = as_of or today()
     run_id = run_id or manual_run_id()
     steps = _Steps(on_step)
-    log.info("pipeline run %s for as-of %s", run_id, as_of)
+    scope = sorted(accounts) if accounts is not None else None
+    failed: dict[str, str] = {}
+    log.info(
+        "pipeline run %s for as-of %s (%s)",
+        run_id,
+        as_of,
+        "accounts " + ", ".join(scope) if scope is not None else "every account",
+    )
     # One process runs every step: it holds the lease throughout and releases it at the end.
     with control.hold(as_of, run_id, keep=False):
         with steps.step("check_sources"):
             check_sources()
         with steps.step("validate") as detail:
             plan = validate()
-            detail.append(f"{len(plan['segments'])} definitions")
-        with steps.step("build"):
-            build(as_of, run_id)
+            failed.update(_failed_definitions(plan))
+            detail.append(f"{len(plan['segments'])} definitions" + _failed_note(failed))
+        with steps.step("build") as detail:
+            failed.update(_build(as_of, run_id, scope, failed))
+            detail.append(_failed_note(failed).strip("; ") or "built")
         with steps.step("cluster"):
             clusters.cluster(as_of, run_id)
         with steps.step("audit") as detail:
-            audit_result = audit(as_of, run_id)
+            audit_result = audit(as_of, run_id, failed)
+            failed.update(audit_result.failed_accounts)
             quarantined = len(audit_result.quarantined)
-            detail.append(f"{quarantined} quarantined" if quarantined else "passed")
+            detail.append(
+                (f"{quarantined} quarantined" if quarantined else "passed") + _failed_note(failed)
+            )
         with steps.step("publish") as detail:
-            published = publish(as_of, run_id, audit_result, allow_rewind=allow_rewind)
-            detail.append(f"{published.published} published, {published.quarantined} quarantined")
+            published = publish(
+                as_of,
+                run_id,
+                audit_result,
+                allow_rewind=allow_rewind,
+                failed=failed,
+                accounts=scope,
+            )
+            failed.update(published.failed)
+            detail.append(
+                f"{published.published} published, {published.quarantined} quarantined"
+                + _failed_note(failed)
+            )
         with steps.step("history") as detail:
-            history = record_history(as_of, run_id)
+            history = record_history(as_of, run_id, published.accounts)
             detail.append(f"{history['entered']} entered, {history['exited']} exited")
         with steps.step("analytics"):
             build_analytics(as_of, run_id)
         with steps.step("finish"):
-            finish(audit_result, run_id)
-    return {"as_of": as_of, "run_id": run_id, "published": published, "history": history}
+            finish(audit_result, run_id, failed)
+    return {
+        "as_of": as_of,
+        "run_id": run_id,
+        "published": published,
+        "history": history,
+        "failed": failed,
+    }
+
+
+def _failed_note(failed: Mapping[str, str]) -> str:
+    return f"; failed: {', '.join(sorted(failed))}" if failed else ""
+
+
+def _failed_definitions(plan: Any) -> dict[str, str]:
+    """account -> cause for the accounts whose own definition files have errors
+    (`failed_definitions`, when this version of the pipeline has it)."""
+    found = globals().get("failed_definitions")
+    return dict(found(plan)) if callable(found) else {}
+
+
+def _build(
+    as_of: dt.date, run_id: str, accounts: Sequence[str] | None, failed: Mapping[str, str]
+) -> dict[str, str]:
+    """`build`, with the run's scope when it takes one; account -> cause of every account
+    that cannot be published (a build that returns no such map failed no account)."""
+    params = inspect.signature(build).parameters
+    if "accounts" in params and "failed" in params:
+        result = build(as_of, run_id, accounts=accounts, failed=dict(failed))
+    else:
+        result = build(as_of, run_id)
+    return dict(result) if isinstance(result, dict) else {}
 
 
 @dataclass(frozen=True)

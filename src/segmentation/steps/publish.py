@@ -24,7 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,8 +33,14 @@ from psycopg import errors as pg_errors
 from psycopg import sql
 
 from segmentation import settings
-from segmentation.errors import CandidateChangedError, PublishError, PublishRewindError
+from segmentation.errors import (
+    CandidateChangedError,
+    HistoryError,
+    PublishError,
+    PublishRewindError,
+)
 from segmentation.language.model import logic_hash
+from segmentation.steps import history as history_step
 from segmentation.warehouse import control, database
 
 log = logging.getLogger(__name__)
@@ -58,8 +64,8 @@ COPIES = {
     "catalogue": "pub_cand_catalogue",
     "groups": "pub_cand_groups",
     "contacts": "pub_cand_contacts",
-    # Not published, so not copied: read once, in this transaction, for the fingerprint.
-    "as_of": CANDIDATE_AS_OF,
+    # Not published; copied (the account's row) only to be fingerprinted.
+    "as_of": "pub_cand_as_of",
 }
 
 DEFAULT_LOCK_TIMEOUT = str(settings.default("SEGMENTS_PUBLISH_LOCK_TIMEOUT"))
@@ -71,81 +77,279 @@ class PublishResult:
     published: int
     quarantined: int
     counts: dict[str, dict[str, int]]  # account -> segment -> members now in serving
-    status: str  # 'published' | 'partial' (some segments quarantined)
+    status: str  # 'published' | 'partial' (some segments quarantined) | 'accepted'
     as_of: dt.date | None = None
     run_id: str = ""
     published_at: dt.datetime | None = None
-    publish_id: int | None = None
+    publish_id: int | None = None  # the last publish_log row written
     stale: dict[str, dict[str, str]] = field(default_factory=dict)  # account -> segment -> reason
+    # account -> one-line cause: the accounts not published (they keep their last publish,
+    # their segments are marked stale with the cause). JSON-safe.
+    failed: dict[str, str] = field(default_factory=dict)
+    publish_ids: dict[str, int] = field(default_factory=dict)  # account -> publish_log row
+
+    @property
+    def accounts(self) -> list[str]:
+        """The accounts this publish published."""
+        return sorted(self.publish_ids)
 
 
 def publish(
     as_of: dt.date,
     run_id: str,
-    quarantined: dict[tuple[str, str], str],
+    quarantined: Mapping[tuple[str, str], str],
     *,
     allow_rewind: bool = False,
     audit_id: int | None = None,
     lock_timeout: str | None = None,
     statement_timeout: str | None = None,
     definitions: Mapping[str, Mapping[str, Any]] | None = None,
+    accounts: Sequence[str] | None = None,
+    failed: Mapping[str, str] | None = None,
 ) -> PublishResult:
-    """Publish the candidate in segments_audit to segments_serving in one transaction.
+    """Publish the candidate in segments_audit to segments_serving, one transaction per
+    account (publish_account), so accounts publish independently.
 
-    `quarantined` maps (account_id, segment_key) to the audit's reason; those segments keep
-    their last published membership and are marked stale. An as-of date older than the one
-    serving already shows is refused unless `allow_rewind` (it would roll Broadcast back).
-    With `audit_id` (segmentation.steps.pipeline always gives it) the candidate must be exactly the
-    one that audit checked, with the same verdict, and no other run may hold the run lease;
-    otherwise CandidateChangedError / RunLockedError and serving is unchanged. Without it the
-    candidate is published as it stands (tests, and an operator's deliberate call).
+    The accounts are those the candidate was built for (int_segment_as_of and its catalogue),
+    limited to `accounts` when given, less the `failed` ones (account -> cause, from earlier
+    steps). Before anything is written, an as-of date older than the one serving shows for
+    any of them is refused (PublishRewindError) unless `allow_rewind`.
+
+    A failure in one account's publish (PublishError, CandidateChangedError, a database
+    error) rolls back that account only: it is recorded in `PublishResult.failed` and the
+    other accounts still publish. Every failed account (given or new) keeps its last publish
+    and its segments are marked stale with the cause, each in its own transaction. When every
+    account tried failed, nothing changed and the first error is raised as it was.
+
+    `quarantined` maps (account_id, segment_key) to the audit's reason. `audit_id`,
+    timeouts and `definitions` are as for publish_account.
+    """
+    failed_before = dict(failed or {})
+    if audit_id is not None:
+        # The audit's own verdict on accounts: never published, whoever calls.
+        for account, cause in _preflight(as_of, run_id, audit_id, quarantined).items():
+            failed_before.setdefault(account, f"audit: {cause}")
+    scope = _accounts(as_of, accounts, failed_before, allow_rewind)
+    published_at = dt.datetime.now(dt.UTC)
+    results: dict[str, PublishResult] = {}
+    new_failures: dict[str, str] = {}
+    first_error: Exception | None = None
+    for account in scope:
+        try:
+            results[account] = publish_account(
+                as_of,
+                run_id,
+                account,
+                quarantined,
+                allow_rewind=allow_rewind,
+                audit_id=audit_id,
+                definitions=definitions,
+                lock_timeout=lock_timeout,
+                statement_timeout=statement_timeout,
+                published_at=published_at,
+            )
+        except (PublishError, HistoryError) as exc:
+            log.error("publish of account %s for %s failed: %s", account, as_of, exc)
+            new_failures[account] = _one_line(exc)
+            first_error = first_error or exc
+    if scope and not results and first_error is not None:
+        raise first_error
+    all_failed = {**failed_before, **new_failures}
+    for account, cause in sorted(all_failed.items()):
+        mark_failed(as_of, run_id, account, cause, published_at=published_at)
+    result = _combine(as_of, run_id, published_at, results, all_failed)
+    log.info(
+        "published as_of=%s run_id=%s: %d segments published, %d quarantined over %d "
+        "account(s) (%s)%s",
+        as_of,
+        run_id,
+        result.published,
+        result.quarantined,
+        len(results),
+        result.status,
+        f"; failed: {', '.join(sorted(all_failed))}" if all_failed else "",
+    )
+    return result
+
+
+def _one_line(exc: BaseException) -> str:
+    return str(exc).strip().split("\n", 1)[0]
+
+
+def _preflight(
+    as_of: dt.date, run_id: str, audit_id: int, quarantined: Mapping[tuple[str, str], str]
+) -> dict[str, str]:
+    """Before any account is written: the live candidate must still be the one audit
+    `audit_id` checked, for the run and date and verdict given. A difference means another
+    build interleaved with this run, which no single account owns, so nothing is published
+    (CandidateChangedError). Each account's transaction then verifies its own copy again (the
+    check that binds). Returns the accounts the audit failed (account -> cause)."""
+    with database.connect() as conn:
+        _check_inputs(conn, as_of)
+        recorded = _recorded_audit(conn, audit_id, as_of, run_id, None, quarantined)
+        changes = recorded.prints.differences(control.fingerprint(conn, CANDIDATE))
+    if changes:
+        raise CandidateChangedError(
+            f"Refusing to publish {as_of} for run {run_id}: the candidate is not the one audit "
+            f"{audit_id} checked at {recorded.audited_at:%Y-%m-%d %H:%M:%S %Z}. It was rebuilt "
+            "after the audit (another run, a backfill or a manual dbt build). What changed:\n  "
+            + "\n  ".join(changes)
+            + f"\nServing is unchanged. Rerun build and audit for {as_of} (`segments run "
+            f"--as-of {as_of}`, or clear the DAG run from its build task)."
+        )
+    return dict(recorded.failed_accounts)
+
+
+def _accounts(
+    as_of: dt.date,
+    accounts: Sequence[str] | None,
+    failed: Mapping[str, str],
+    allow_rewind: bool,
+) -> list[str]:
+    """The accounts to publish; refuses (before anything is written) a rewind not allowed."""
+    with database.connect() as conn:
+        _check_inputs(conn, as_of)
+        as_of_rel = control.relation_or_empty(conn, "as_of", CANDIDATE_AS_OF)
+        found = [r[0] for r in _run(conn, "candidate_accounts", as_of_rel=as_of_rel)]
+        wanted = found if accounts is None else [a for a in found if a in set(accounts)]
+        scope = [a for a in wanted if a not in failed]
+        if not allow_rewind:
+            behind = {}
+            for account in scope:
+                latest = _latest_as_of(conn, account)
+                if latest is not None and as_of < latest:
+                    behind[account] = latest
+            if behind:
+                raise PublishRewindError(_rewind_message(as_of, behind))
+    return scope
+
+
+def _latest_as_of(conn: psycopg.Connection, account_id: str) -> dt.date | None:
+    row = _run(conn, "latest_as_of", {"account_id": account_id}).fetchone()
+    return row[0] if row else None
+
+
+def _rewind_message(as_of: dt.date, behind: Mapping[str, dt.date]) -> str:
+    shown = ", ".join(f"{a} already shows as-of {d}" for a, d in sorted(behind.items()))
+    return (
+        f"Serving: {shown}; publishing the older date {as_of} would roll Broadcast back and "
+        "break the membership history. Nothing was published. The build and audit of that "
+        "date are in segments_audit. To roll serving back on purpose, publish with "
+        "allow_rewind=True (`segments run --as-of ... --allow-rewind`): that also rewrites "
+        "the account's history from that date on."
+    )
+
+
+def _combine(
+    as_of: dt.date,
+    run_id: str,
+    published_at: dt.datetime,
+    results: Mapping[str, PublishResult],
+    failed: Mapping[str, str],
+) -> PublishResult:
+    quarantined = sum(r.quarantined for r in results.values())
+    return PublishResult(
+        published=sum(r.published for r in results.values()),
+        quarantined=quarantined,
+        counts={a: c for r in results.values() for a, c in r.counts.items()},
+        status="partial" if quarantined else "published",
+        as_of=as_of,
+        run_id=run_id,
+        published_at=published_at,
+        publish_id=max((r.publish_id for r in results.values() if r.publish_id), default=None),
+        stale={a: st for r in results.values() for a, st in r.stale.items()},
+        failed=dict(sorted(failed.items())),
+        publish_ids={a: r.publish_id for a, r in results.items() if r.publish_id is not None},
+    )
+
+
+def publish_account(
+    as_of: dt.date,
+    run_id: str,
+    account_id: str,
+    quarantined: Mapping[tuple[str, str], str],
+    *,
+    allow_rewind: bool = False,
+    audit_id: int | None = None,
+    definitions: Mapping[str, Mapping[str, Any]] | None = None,
+    accepted: Mapping[str, tuple[str, str]] | None = None,
+    lock_timeout: str | None = None,
+    statement_timeout: str | None = None,
+    published_at: dt.datetime | None = None,
+) -> PublishResult:
+    """Publish one account's candidate in ONE transaction; every statement touches only that
+    account's rows, so a failure here leaves every other account as it was.
+
+    `quarantined` maps (account_id, segment_key) to the audit's reason (other accounts'
+    entries are ignored); those segments keep their last published membership and are
+    marked stale. `accepted` (segment_key -> (by, reason), `segments accept`) releases those
+    segments from the quarantine: they publish their audited candidate and the publish_log
+    row says 'accepted', by whom and why. An as-of date older than the one serving shows for
+    the account is refused unless `allow_rewind`; a rewind rewrites the account's history
+    from that date on in this same transaction (steps.history.rewind).
+    With `audit_id` (segmentation.steps.pipeline always gives it) the account's candidate must
+    be exactly the one that audit checked, with the same verdict, the audit must not have
+    failed the account, and no other run may hold the run lease; otherwise
+    CandidateChangedError / RunLockedError and serving is unchanged. Without it the candidate
+    is published as it stands (tests, and an operator's deliberate call).
     Timeouts default to env SEGMENTS_PUBLISH_LOCK_TIMEOUT / SEGMENTS_PUBLISH_STATEMENT_TIMEOUT.
     `definitions` (plan_definitions of the audited plan) are recorded, in the same
     transaction, in segments_history.published_definitions for each hash published.
     """
-    published_at = dt.datetime.now(dt.UTC)
-    q_keys = sorted(quarantined)
+    published_at = published_at or dt.datetime.now(dt.UTC)
+    accepted = dict(accepted or {})
+    mine = {k: r for k, r in quarantined.items() if k[0] == account_id}
+    held = {k: r for k, r in sorted(mine.items()) if k[1] not in accepted}
     params: dict[str, Any] = {
         "as_of": as_of,
         "run_id": run_id,
+        "account_id": account_id,
         "published_at": published_at,
-        "q_acc": [k[0] for k in q_keys],
-        "q_seg": [k[1] for k in q_keys],
-        "q_reason": [quarantined[k] or "quarantined by the audit" for k in q_keys],
+        "q_acc": [k[0] for k in held],
+        "q_seg": [k[1] for k in held],
+        "q_reason": [r or "quarantined by the audit" for r in held.values()],
+        "accepted_by": "; ".join(by for by, _ in accepted.values()) or None,
+        "accept_reason": "; ".join(why for _, why in accepted.values()) or None,
     }
     lock_timeout = lock_timeout or settings.env("SEGMENTS_PUBLISH_LOCK_TIMEOUT")
     statement_timeout = statement_timeout or settings.env("SEGMENTS_PUBLISH_STATEMENT_TIMEOUT")
+    where = f"Publish of account {account_id} for {as_of}"
     try:
         with database.transaction() as conn:
             _begin(conn, lock_timeout, statement_timeout)
-            _check_inputs(conn, as_of, allow_rewind)
-            _snapshot(conn)
+            _check_inputs(conn, as_of)
+            latest = _latest_as_of(conn, account_id)
+            if latest is not None and as_of < latest and not allow_rewind:
+                raise PublishRewindError(_rewind_message(as_of, {account_id: latest}))
+            _snapshot(conn, account_id)
             if audit_id is not None:
-                _verify(conn, audit_id, as_of, run_id, quarantined)
+                _verify(conn, audit_id, as_of, run_id, account_id, mine)
             _prepare(conn, params)
             _write_members(conn, params)
+            history_step.rewind(conn, account_id, as_of)
             _write_segments(conn, params)
             _write_definitions(conn, params, definitions or {})
             _write_groups(conn, params)
             _write_recipients(conn, params)
-            result = _write_log(conn, params)
+            result = _write_log(conn, params, accepted=bool(accepted))
     except pg_errors.LockNotAvailable as exc:
         raise PublishError(
-            f"Publish for {as_of} gave up waiting for a lock (lock_timeout={lock_timeout}): "
+            f"{where} gave up waiting for a lock (lock_timeout={lock_timeout}): "
             f"{exc}. Serving is unchanged; find the blocking session in pg_stat_activity "
             "and run the publish again."
         ) from exc
     except pg_errors.QueryCanceled as exc:
         raise PublishError(
-            f"Publish for {as_of} was cancelled (statement_timeout={statement_timeout}): {exc}. "
+            f"{where} was cancelled (statement_timeout={statement_timeout}): {exc}. "
             "Serving is unchanged."
         ) from exc
     except psycopg.Error as exc:
         raise PublishError(
-            f"Publish for {as_of} failed and was rolled back; serving is unchanged: {exc}"
+            f"{where} failed and was rolled back; serving is unchanged: {exc}"
         ) from exc
     log.info(
-        "published as_of=%s run_id=%s: %d segments published, %d quarantined (%s)",
+        "published %s as_of=%s run_id=%s: %d segments published, %d quarantined (%s)",
+        account_id,
         as_of,
         run_id,
         result.published,
@@ -153,6 +357,36 @@ def publish(
         result.status,
     )
     return result
+
+
+def mark_failed(
+    as_of: dt.date,
+    run_id: str,
+    account_id: str,
+    cause: str,
+    *,
+    published_at: dt.datetime | None = None,
+) -> None:
+    """An account not published this run keeps its last publish: in its own transaction,
+    flag its serving segments stale with `cause` and log a 'failed' publish_log row. A
+    failure here is logged, not raised: the run already fails for that account."""
+    params = {
+        "as_of": as_of,
+        "run_id": run_id,
+        "account_id": account_id,
+        "published_at": published_at or dt.datetime.now(dt.UTC),
+        "reason": f"not refreshed for {as_of}: {cause}"[:1000],
+    }
+    try:
+        with database.transaction() as conn:
+            conn.execute(
+                "select set_config('lock_timeout', %s, true)",
+                (settings.env("SEGMENTS_PUBLISH_LOCK_TIMEOUT"),),
+            )
+            control.lock_publish(conn)
+            _run(conn, "mark_failed", params)
+    except psycopg.Error as exc:
+        log.error("could not mark account %s stale after its failure: %s", account_id, exc)
 
 
 def _run(
@@ -184,7 +418,7 @@ def _relation_exists(conn: psycopg.Connection, name: str) -> bool:
     return conn.execute("select to_regclass(%s) is not null", (name,)).fetchone()[0]
 
 
-def _check_inputs(conn: psycopg.Connection, as_of: dt.date, allow_rewind: bool) -> None:
+def _check_inputs(conn: psycopg.Connection, as_of: dt.date) -> None:
     missing = [
         name
         for name in (CANDIDATE_MEMBERSHIP, CANDIDATE_CATALOGUE, STAGED_CONTACTS)
@@ -195,24 +429,69 @@ def _check_inputs(conn: psycopg.Connection, as_of: dt.date, allow_rewind: bool) 
             f"Cannot publish {as_of}: {', '.join(missing)} does not exist. Build the project "
             "first (`segments run` builds, audits and publishes in order)."
         )
-    latest = _run(conn, "latest_as_of").fetchone()[0]
-    if latest is not None and as_of < latest and not allow_rewind:
-        raise PublishRewindError(
-            f"Serving already shows as-of {latest}; publishing the older date {as_of} would roll "
-            "Broadcast back and break the membership history. The build and audit of that "
-            "date are in segments_audit. To roll serving back on purpose, publish with "
-            "allow_rewind=True."
-        )
 
 
-def _snapshot(conn: psycopg.Connection) -> None:
-    """Copy the candidate (the pub_cand_* tables): everything after reads the copies."""
+def _snapshot(conn: psycopg.Connection, account_id: str) -> None:
+    """Copy the account's candidate (the pub_cand_* tables): everything after reads the
+    copies."""
     groups = CANDIDATE_GROUPS if _relation_exists(conn, CANDIDATE_GROUPS) else None
     _run(
         conn,
         "snapshot",
+        {"account_id": account_id},
         candidate_groups=control.relation_or_empty(conn, "groups", groups),
+        candidate_as_of=control.relation_or_empty(conn, "as_of", CANDIDATE_AS_OF),
     )
+
+
+def _recorded_audit(
+    conn: psycopg.Connection,
+    audit_id: int,
+    as_of: dt.date,
+    run_id: str,
+    account_id: str | None,
+    quarantined: Mapping[tuple[str, str], str],
+) -> control.RecordedAudit:
+    """Audit `audit_id` as recorded; refuse unless it checked this run and date, found no
+    failure that blocks every account, and decided the quarantine given (of `account_id`, or
+    of every account when None)."""
+    control.check_not_taken(conn, run_id)
+    target = f"account {account_id} for {as_of}" if account_id else f"{as_of}"
+    rerun = (
+        f"Serving{' of ' + account_id if account_id else ''} is unchanged. Rerun build and "
+        f"audit for {as_of} (`segments run --as-of {as_of}`, or clear the DAG run from its "
+        "build task)."
+    )
+    refuse = f"Refusing to publish {target} (run {run_id})"
+    recorded = control.load_audit(conn, audit_id)
+    if recorded is None:
+        raise CandidateChangedError(
+            f"{refuse}: audit {audit_id} is not recorded in segments_control.audits (removed "
+            f"after {control.AUDIT_RETENTION.days} days, or never run). {rerun}"
+        )
+    if (recorded.run_id, recorded.as_of) != (run_id, as_of):
+        raise CandidateChangedError(
+            f"{refuse}: audit {audit_id} checked run {recorded.run_id} for as-of "
+            f"{recorded.as_of}. {rerun}"
+        )
+    if recorded.global_failures:
+        raise CandidateChangedError(
+            f"{refuse}: audit {audit_id} found {recorded.global_failures} global failure(s). "
+            f"{rerun}"
+        )
+    if account_id is not None and account_id in recorded.failed_accounts:
+        raise CandidateChangedError(
+            f"{refuse}: audit {audit_id} failed this account: "
+            f"{recorded.failed_accounts[account_id]}. {rerun}"
+        )
+    audited_q = [q for q in recorded.quarantined if account_id is None or q[0] == account_id]
+    given = {k: r for k, r in quarantined.items() if account_id is None or k[0] == account_id}
+    if not control.same_quarantine(audited_q, given):
+        raise CandidateChangedError(
+            f"{refuse}: the quarantined segments given ({sorted(given)}) are not those "
+            f"audit {audit_id} decided ({[tuple(q[:2]) for q in audited_q]}). {rerun}"
+        )
+    return recorded
 
 
 def _verify(
@@ -220,45 +499,22 @@ def _verify(
     audit_id: int,
     as_of: dt.date,
     run_id: str,
-    quarantined: dict[tuple[str, str], str],
+    account_id: str,
+    quarantined: Mapping[tuple[str, str], str],
 ) -> None:
-    """Refuse unless the copied candidate is exactly what audit `audit_id` checked."""
-    control.check_not_taken(conn, run_id)
-    rerun = (
-        f"Serving is unchanged. Rerun build and audit for {as_of} (`segments run --as-of "
-        f"{as_of}`, or clear the DAG run from its build task)."
-    )
-    recorded = control.load_audit(conn, audit_id)
-    if recorded is None:
-        raise CandidateChangedError(
-            f"Refusing to publish {as_of} for run {run_id}: audit {audit_id} is not recorded in "
-            f"segments_control.audits (removed after {control.AUDIT_RETENTION.days} days, or "
-            f"never run). {rerun}"
-        )
-    if (recorded.run_id, recorded.as_of) != (run_id, as_of):
-        raise CandidateChangedError(
-            f"Refusing to publish {as_of} for run {run_id}: audit {audit_id} checked run "
-            f"{recorded.run_id} for as-of {recorded.as_of}. {rerun}"
-        )
-    if recorded.global_failures:
-        raise CandidateChangedError(
-            f"Refusing to publish {as_of} for run {run_id}: audit {audit_id} found "
-            f"{recorded.global_failures} global failure(s). {rerun}"
-        )
-    if not control.same_quarantine(recorded.quarantined, quarantined):
-        raise CandidateChangedError(
-            f"Refusing to publish {as_of} for run {run_id}: the quarantined segments given "
-            f"({sorted(quarantined)}) are not those audit {audit_id} decided "
-            f"({[tuple(q[:2]) for q in recorded.quarantined]}). {rerun}"
-        )
-    changes = recorded.prints.differences(control.fingerprint(conn, COPIES))
+    """Refuse unless the account's copied candidate is exactly what audit `audit_id` checked
+    of that account, the audit passed it and decided the same quarantine for it."""
+    recorded = _recorded_audit(conn, audit_id, as_of, run_id, account_id, quarantined)
+    audited = recorded.prints.for_account(account_id)
+    changes = audited.differences(control.fingerprint(conn, COPIES).for_account(account_id))
     if changes:
         raise CandidateChangedError(
-            f"Refusing to publish {as_of} for run {run_id}: the candidate is not the one audit "
-            f"{audit_id} checked at {recorded.audited_at:%Y-%m-%d %H:%M:%S %Z}. It was rebuilt "
-            "after the audit (another run, a backfill or a manual dbt build). What changed:\n  "
+            f"Refusing to publish account {account_id} for {as_of} (run {run_id}): the "
+            f"candidate is not the one audit {audit_id} checked at "
+            f"{recorded.audited_at:%Y-%m-%d %H:%M:%S %Z}. It was rebuilt after the audit "
+            "(another run, a backfill or a manual dbt build). What changed:\n  "
             + "\n  ".join(changes)
-            + f"\n{rerun}"
+            + f"\nServing of {account_id} is unchanged. Rerun build and audit for {as_of}."
         )
 
 
@@ -333,9 +589,11 @@ def _write_recipients(conn: psycopg.Connection, p: dict[str, Any]) -> None:
     _run(conn, "write_recipients", {**p, **_address_rules()}, recipients=recipients)
 
 
-def _write_log(conn: psycopg.Connection, p: dict[str, Any]) -> PublishResult:
+def _write_log(
+    conn: psycopg.Connection, p: dict[str, Any], *, accepted: bool = False
+) -> PublishResult:
     published, quarantined = _run(conn, "counts").fetchone()
-    status = "partial" if quarantined else "published"
+    status = "accepted" if accepted else "partial" if quarantined else "published"
     publish_id = _run(
         conn,
         "write_log",
@@ -343,7 +601,7 @@ def _write_log(conn: psycopg.Connection, p: dict[str, Any]) -> PublishResult:
     ).fetchone()[0]
     counts: dict[str, dict[str, int]] = {}
     stale: dict[str, dict[str, str]] = {}
-    rows = _run(conn, "serving_segments").fetchall()
+    rows = _run(conn, "serving_segments", p).fetchall()
     for account, segment, members, is_stale, reason in rows:
         counts.setdefault(account, {})[segment] = members
         if is_stale:
@@ -358,4 +616,5 @@ def _write_log(conn: psycopg.Connection, p: dict[str, Any]) -> PublishResult:
         published_at=p["published_at"],
         publish_id=publish_id,
         stale=stale,
+        publish_ids={p["account_id"]: publish_id},
     )

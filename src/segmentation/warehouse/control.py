@@ -25,7 +25,7 @@ import secrets
 import socket
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
@@ -125,6 +125,10 @@ class Fingerprint:
                 dates.update(value.split(","))
         return dates
 
+    def for_account(self, account_id: str) -> Fingerprint:
+        """Only the parts of one account (what that account's publish verifies)."""
+        return Fingerprint({k: v for k, v in self.parts.items() if k[1] == account_id})
+
     def differences(self, other: Fingerprint, limit: int = 10) -> list[str]:
         """What changed from `self` (audited) to `other` (found now), one line per key."""
         lines = []
@@ -192,8 +196,11 @@ def record_audit(
     prints: Fingerprint,
     global_failures: int,
     quarantined: Mapping[tuple[str, str], str],
+    failed_accounts: Mapping[str, str] | None = None,
 ) -> int:
-    """Persist an audit and the fingerprint of what it checked; returns its audit_id."""
+    """Persist an audit and the fingerprint of what it checked; returns its audit_id.
+    `global_failures` counts the failures no single account owns; `failed_accounts` (account
+    -> cause) are the accounts whose own rows failed a global check."""
     database.run_sql(conn, "audit_records.sql", "delete_old", {"retention": AUDIT_RETENTION})
     audit_id = database.run_sql(
         conn,
@@ -204,6 +211,7 @@ def record_audit(
             "as_of": as_of,
             "global_failures": global_failures,
             "quarantined": json.dumps(_quarantine_list(quarantined)),
+            "failed_accounts": json.dumps(dict(sorted((failed_accounts or {}).items()))),
         },
     ).fetchone()[0]
     with conn.cursor() as cur:
@@ -233,6 +241,7 @@ class RecordedAudit:
     global_failures: int
     quarantined: list[list[str]]
     prints: Fingerprint
+    failed_accounts: Mapping[str, str] = field(default_factory=dict)
 
 
 def load_audit(conn: psycopg.Connection, audit_id: int) -> RecordedAudit | None:
@@ -250,6 +259,7 @@ def load_audit(conn: psycopg.Connection, audit_id: int) -> RecordedAudit | None:
         row[3],
         row[4],
         Fingerprint({(p, a, k): (int(n), h) for p, a, k, n, h in parts}),
+        dict(row[5] or {}),
     )
 
 

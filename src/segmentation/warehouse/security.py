@@ -163,6 +163,8 @@ def apply(conn: psycopg.Connection) -> list[str]:
     privileges (the caller shows them); everything else either holds or raises.
     """
     database.read_sql_if_missing(conn, "serving.sql")
+    # An install from before serving contract 2 gains the per-account columns.
+    conn.execute(database.read_sql("serving_upgrade.sql"))
     reader, multiplexer, pipeline = reader_role(), multiplexer_role(), pipeline_role()
     names = {"SEGMENTS_READER_ROLE": reader, "SEGMENTS_MULTIPLEXER_ROLE": multiplexer}
     names["SEGMENTS_PIPELINE_ROLE"] = pipeline

@@ -6,8 +6,10 @@ delete from {control}.audits
 where audited_at < now() - %(retention)s::interval;
 
 -- name: insert_audit
-insert into {control}.audits (run_id, as_of, global_failures, quarantined)
-values (%(run_id)s, %(as_of)s, %(global_failures)s, %(quarantined)s)
+insert into {control}.audits (run_id, as_of, global_failures, quarantined, failed_accounts)
+values (
+    %(run_id)s, %(as_of)s, %(global_failures)s, %(quarantined)s, %(failed_accounts)s
+)
 returning audit_id;
 
 -- name: insert_fingerprint
@@ -21,7 +23,8 @@ select
     as_of,
     audited_at,
     global_failures,
-    quarantined
+    quarantined,
+    failed_accounts
 from {control}.audits
 where audit_id = %(audit_id)s;
 

@@ -32,7 +32,10 @@ create table if not exists segments_control.audits (
     as_of date not null,
     audited_at timestamptz not null default now(),
     global_failures integer not null,
-    quarantined jsonb not null
+    quarantined jsonb not null,
+    -- account -> cause: the accounts the audit failed (their own rows broke a global check);
+    -- publish refuses them. Added by serving_upgrade.sql on an older install.
+    failed_accounts jsonb not null default '{}'::jsonb
 );
 
 create index if not exists audits_run_idx on segments_control.audits (run_id);

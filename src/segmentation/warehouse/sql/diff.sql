@@ -10,7 +10,9 @@
 select set_config('enable_nestloop', 'off', true);
 
 -- name: latest_as_of
-select max(as_of) from {serving}.publish_log;
+-- A 'failed' row (an account not refreshed that run) published nothing.
+select max(as_of) from {serving}.publish_log
+where status <> 'failed';
 
 -- name: changed_scopes
 -- Every (account, segment) whose enabled definition differs from the one serving shows, is

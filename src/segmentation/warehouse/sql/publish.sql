@@ -1,7 +1,9 @@
--- The atomic publish (segmentation.publish): every statement runs in the one publish
--- transaction, in the order of the named queries below. Schemas and relations are filled in
--- by psycopg.sql ({serving}, {candidate_groups}, ...); values are bound (%(as_of)s, ...).
--- pub_* tables are temporary and dropped at commit or rollback.
+-- The atomic publish of ONE account (steps.publish.publish_account): every statement runs in
+-- that account's publish transaction, in the order of the named queries below, and touches
+-- only rows of %(account_id)s (the copies are of that account only, and every statement on a
+-- serving table names the account), so accounts publish independently. Schemas and relations
+-- are filled in by psycopg.sql ({serving}, {candidate_groups}, ...); values are bound
+-- (%(as_of)s, ...). pub_* tables are temporary and dropped at commit or rollback.
 
 -- name: last_published_counts
 select
@@ -11,8 +13,28 @@ select
 from {serving}.segments
 where published_at is not null;
 
+-- name: candidate_accounts
+-- The accounts the candidate was built for (int_segment_as_of has one row per account of the
+-- run, also one without any segment left; {as_of_rel} may be an empty relation) and those in
+-- its catalogue.
+select account_id from {as_of_rel} as a  -- noqa: AL05
+where account_id is not null
+union
+select account_id from {audit}.segment_catalogue
+where account_id is not null
+order by account_id;
+
 -- name: latest_as_of
-select max(as_of) from {serving}.publish_log;
+-- The as-of date serving shows for an account: that of its latest publish that published
+-- (a 'failed' row published nothing; a row without account is from before contract 2 and
+-- covered every account).
+select as_of
+from {serving}.publish_log
+where
+    (account_id = %(account_id)s or account_id is null)
+    and status <> 'failed'
+order by publish_id desc
+limit 1;
 
 -- name: snapshot
 -- Copy the candidate: everything below reads the copies, so the fingerprint verified is
@@ -22,7 +44,8 @@ select
     account_id,
     segment_key,
     contact_id
-from {audit}.segment_memberships;
+from {audit}.segment_memberships
+where account_id = %(account_id)s;
 
 create temp table pub_cand_catalogue on commit drop as
 select
@@ -38,7 +61,8 @@ select
     expect_min_members,
     expect_max_members,
     expect_max_change_pct
-from {audit}.segment_catalogue;
+from {audit}.segment_catalogue
+where account_id = %(account_id)s;
 
 -- {candidate_groups} is the relation, or an empty one when the groups were not built.
 create temp table pub_cand_groups on commit drop as
@@ -47,7 +71,8 @@ select
     g.group_key,
     g.contact_id,
     g.segment_key
-from {candidate_groups} as g;
+from {candidate_groups} as g
+where g.account_id = %(account_id)s;
 
 create temp table pub_cand_contacts on commit drop as
 select
@@ -58,7 +83,16 @@ select
     consent_whatsapp,
     consent_email,
     consent_sms
-from {staging}.stg_crm__contacts;
+from {staging}.stg_crm__contacts
+where account_id = %(account_id)s;
+
+-- Not published, only fingerprinted: the account's as-of date of the candidate.
+create temp table pub_cand_as_of on commit drop as
+select
+    a.account_id,
+    a.as_of_date
+from {candidate_as_of} as a
+where a.account_id = %(account_id)s;
 
 analyze pub_cand_members, pub_cand_catalogue, pub_cand_groups, pub_cand_contacts;
 
@@ -104,9 +138,9 @@ alter table pub_members add primary key (account_id, segment_key, contact_id);
 analyze pub_catalogue, pub_members;
 
 -- name: write_members
--- Segments that were removed from the definitions or disabled.
+-- The account's segments that were removed from the definitions or disabled.
 delete from {serving}.segment_members as s
-where not exists (
+where s.account_id = %(account_id)s and not exists (
     select 1 from pub_catalogue as c
     where c.account_id = s.account_id and c.segment_key = s.segment_key
 );
@@ -155,7 +189,7 @@ where not exists (
 
 -- name: write_segments
 delete from {serving}.segments as s
-where not exists (
+where s.account_id = %(account_id)s and not exists (
     select 1 from pub_catalogue as c
     where c.account_id = s.account_id and c.segment_key = s.segment_key
 );
@@ -308,7 +342,7 @@ where c.quarantined and not exists (
 );
 
 delete from {serving}.group_assignments as s
-where not exists (
+where s.account_id = %(account_id)s and not exists (
     select 1 from pub_groups as g
     where
         g.account_id = s.account_id
@@ -366,7 +400,7 @@ where q.quarantined and not exists (
 );
 
 delete from {serving}.broadcast_recipients as s
-where not exists (
+where s.account_id = %(account_id)s and not exists (
     select 1 from pub_recipients as r
     where
         r.account_id = s.account_id
@@ -395,10 +429,13 @@ where not exists (
 );
 
 -- name: write_log
-insert into {serving}.publish_log
-(run_id, as_of, published_at, segments_published, segments_quarantined, status)
+insert into {serving}.publish_log (
+    run_id, as_of, published_at, segments_published, segments_quarantined, status,
+    account_id, accepted_by, accept_reason
+)
 values (
-    %(run_id)s, %(as_of)s, %(published_at)s, %(published)s, %(quarantined)s, %(status)s
+    %(run_id)s, %(as_of)s, %(published_at)s, %(published)s, %(quarantined)s, %(status)s,
+    %(account_id)s, %(accepted_by)s, %(accept_reason)s
 )
 returning publish_id;
 
@@ -416,4 +453,17 @@ select
     stale,
     stale_reason
 from {serving}.segments
+where account_id = %(account_id)s
 order by account_id, segment_key;
+
+-- name: mark_failed
+-- An account that could not be published this run keeps its last publish; Broadcast sees
+-- why its segments are not today's. Its own transaction, its own rows only.
+update {serving}.segments
+set stale = true, stale_reason = %(reason)s
+where account_id = %(account_id)s;
+
+insert into {serving}.publish_log (
+    run_id, as_of, published_at, segments_published, segments_quarantined, status, account_id
+)
+values (%(run_id)s, %(as_of)s, %(published_at)s, 0, 0, 'failed', %(account_id)s);

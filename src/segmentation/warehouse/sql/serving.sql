@@ -67,7 +67,12 @@ create table if not exists segments_serving.broadcast_recipients (
     constraint broadcast_recipients_channel check (channel in ('whatsapp', 'email', 'sms'))
 );
 
--- One row per publish. It spans every account, so Broadcast's role is not granted it.
+-- One row per account per publish (account_id NULL: a row from before serving contract 2,
+-- when one publish spanned every account). Broadcast's role is not granted it.
+-- status: 'published', 'partial' (some segments quarantined), 'accepted' (`segments accept`
+-- released one quarantined segment: accepted_by, accept_reason) or 'failed' (the account was
+-- not published this run; its segments kept their last publish and are marked stale).
+-- Upgrades of an existing install: serving_upgrade.sql.
 create table if not exists segments_serving.publish_log (
     publish_id bigint generated always as identity primary key,
     run_id text not null,
@@ -76,7 +81,12 @@ create table if not exists segments_serving.publish_log (
     segments_published integer not null,
     segments_quarantined integer not null,
     status text not null,
-    constraint publish_log_status check (status in ('published', 'partial'))
+    account_id text,
+    accepted_by text,
+    accept_reason text,
+    constraint publish_log_status check (
+        status in ('published', 'partial', 'accepted', 'failed')
+    )
 );
 
 create index if not exists publish_log_as_of_idx on segments_serving.publish_log (as_of);
@@ -121,8 +131,9 @@ create table if not exists segments_history.segment_sizes (
     primary key (as_of, account_id, segment_key)
 );
 
--- The published membership of the latest recorded date only: the base the next date's
--- changes are computed against (a rerun of that same date reconstructs the date before).
+-- Per account, the published membership of its latest recorded date only (as_of): the base
+-- that account's next date is computed against (a rerun of that same date reconstructs the
+-- date before).
 create table if not exists segments_history.membership_state (
     as_of date not null,
     account_id text not null,
@@ -132,13 +143,16 @@ create table if not exists segments_history.membership_state (
     primary key (account_id, segment_key, contact_id)
 );
 
--- One row per recorded as-of date; its maximum is "the latest recorded date".
+-- One row per account and recorded as-of date; an account's maximum is its "latest
+-- recorded date" (accounts move forward independently).
 create table if not exists segments_history.recorded_dates (
-    as_of date primary key,
+    account_id text not null,
+    as_of date not null,
     run_id text not null,
     recorded_at timestamptz not null,
     entered integer not null,
-    exited integer not null
+    exited integer not null,
+    primary key (account_id, as_of)
 );
 
 -- The definition behind every definition_hash ever published (`segments diff` shows what
