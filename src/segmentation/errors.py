@@ -103,3 +103,8 @@ class NotStagedError(PreviewError):
 class ClusterError(SegmentationError):
     """The clustering step could not run for an account; that account's clusters for the
     date are unchanged (each account is written in one transaction)."""
+
+
+class AcceptError(SegmentationError):
+    """`segments accept` refused or failed: an unknown or not-quarantined segment, or a
+    candidate that is not the one the latest audit checked; serving is unchanged."""

@@ -14,7 +14,10 @@ fingerprint of the copies (warehouse.control) and refuses when it differs from w
 audit recorded: a rebuild between audit and publish can never be published unaudited.
 
 A quarantined segment keeps its last published membership and recipients (consent still
-applies); its catalogue row is marked `stale` with the audit's reason. Publishing the same
+applies); its catalogue row is marked `stale` with the audit's reason. `accepted` (from
+`segments accept`, steps.accept) names quarantined segments an operator released: they publish
+the audited candidate like the rest, and the publish_log row (status 'accepted') records who
+accepted them and why. Publishing the same
 candidate twice for the same as-of date changes nothing but `segments.published_at` and adds
 a `publish_log` row.
 """
@@ -89,6 +92,7 @@ def publish(
     lock_timeout: str | None = None,
     statement_timeout: str | None = None,
     definitions: Mapping[str, Mapping[str, Any]] | None = None,
+    accepted: Mapping[tuple[str, str], tuple[str, str]] | None = None,
 ) -> PublishResult:
     """Publish the candidate in segments_audit to segments_serving in one transaction.
 
@@ -102,9 +106,17 @@ def publish(
     Timeouts default to env SEGMENTS_PUBLISH_LOCK_TIMEOUT / SEGMENTS_PUBLISH_STATEMENT_TIMEOUT.
     `definitions` (plan_definitions of the audited plan) are recorded, in the same
     transaction, in segments_history.published_definitions for each hash published.
+    `accepted` maps quarantined segments (keys of `quarantined`, which stays the audit's
+    verdict) to (accepted_by, reason): they publish, and must still be stale in serving.
     """
     published_at = dt.datetime.now(dt.UTC)
-    q_keys = sorted(quarantined)
+    accepted = dict(accepted or {})
+    if set(accepted) - set(quarantined):
+        raise PublishError(
+            f"Cannot accept {sorted(set(accepted) - set(quarantined))} for {as_of}: the audit "
+            "did not quarantine them. Serving is unchanged."
+        )
+    q_keys = sorted(k for k in quarantined if k not in accepted)
     params: dict[str, Any] = {
         "as_of": as_of,
         "run_id": run_id,
@@ -112,6 +124,10 @@ def publish(
         "q_acc": [k[0] for k in q_keys],
         "q_seg": [k[1] for k in q_keys],
         "q_reason": [quarantined[k] or "quarantined by the audit" for k in q_keys],
+        "a_acc": [k[0] for k in sorted(accepted)],
+        "a_seg": [k[1] for k in sorted(accepted)],
+        "accepted_by": "; ".join(sorted({by for by, _ in accepted.values()})) or None,
+        "accept_reason": "; ".join(sorted({why for _, why in accepted.values()})) or None,
     }
     lock_timeout = lock_timeout or settings.env("SEGMENTS_PUBLISH_LOCK_TIMEOUT")
     statement_timeout = statement_timeout or settings.env("SEGMENTS_PUBLISH_STATEMENT_TIMEOUT")
@@ -122,6 +138,8 @@ def publish(
             _snapshot(conn)
             if audit_id is not None:
                 _verify(conn, audit_id, as_of, run_id, quarantined)
+            if accepted:
+                _check_accepted(conn, params)
             _prepare(conn, params)
             _write_members(conn, params)
             _write_segments(conn, params)
@@ -172,6 +190,14 @@ def last_published_counts() -> dict[tuple[str, str], int]:
     with database.connect() as conn:
         rows = _run(conn, "last_published_counts").fetchall()
     return {(a, s): n for a, s, n in rows}
+
+
+def last_published() -> dict[tuple[str, str], tuple[int, str]]:
+    """(account_id, segment_key) -> (member count, definition_hash) last published; like
+    last_published_counts, a segment that never published successfully is absent."""
+    with database.connect() as conn:
+        rows = _run(conn, "last_published").fetchall()
+    return {(a, s): (n, h) for a, s, n, h in rows}
 
 
 def _begin(conn: psycopg.Connection, lock_timeout: str, statement_timeout: str) -> None:
@@ -262,6 +288,18 @@ def _verify(
         )
 
 
+def _check_accepted(conn: psycopg.Connection, p: dict[str, Any]) -> None:
+    """Under the publish lock: every accepted segment is still stale in serving, so two
+    accepts of one quarantine publish it once."""
+    released = _run(conn, "accepted_not_stale", p).fetchall()
+    if released:
+        names = ", ".join(f"{a}/{s}" for a, s in released)
+        raise PublishError(
+            f"Cannot accept {names}: serving no longer shows it quarantined (stale), so there "
+            "is nothing to accept. Serving is unchanged."
+        )
+
+
 def _address_rules() -> dict[str, str]:
     rules = settings.address_rules()
     return {"e164_rule": rules["e164"], "email_rule": rules["email"]}
@@ -335,7 +373,7 @@ def _write_recipients(conn: psycopg.Connection, p: dict[str, Any]) -> None:
 
 def _write_log(conn: psycopg.Connection, p: dict[str, Any]) -> PublishResult:
     published, quarantined = _run(conn, "counts").fetchone()
-    status = "partial" if quarantined else "published"
+    status = "accepted" if p["a_acc"] else "partial" if quarantined else "published"
     publish_id = _run(
         conn,
         "write_log",

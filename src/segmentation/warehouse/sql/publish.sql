@@ -11,6 +11,16 @@ select
 from {serving}.segments
 where published_at is not null;
 
+-- name: last_published
+-- The count and definition hash last published (a stale segment: the ones it kept).
+select
+    account_id,
+    segment_key,
+    member_count,
+    definition_hash
+from {serving}.segments
+where published_at is not null;
+
 -- name: latest_as_of
 select max(as_of) from {serving}.publish_log;
 
@@ -394,11 +404,30 @@ where not exists (
         and s.channel = r.channel
 );
 
+-- name: accepted_not_stale
+-- `segments accept`: the accepted segments that serving no longer shows stale.
+select
+    a.account_id,
+    a.segment_key
+from unnest(%(a_acc)s::text[], %(a_seg)s::text[]) as a (account_id, segment_key)
+where
+    not exists (
+        select 1 from {serving}.segments as s
+        where
+            s.account_id = a.account_id
+            and s.segment_key = a.segment_key
+            and s.stale
+    )
+order by a.account_id, a.segment_key;
+
 -- name: write_log
-insert into {serving}.publish_log
-(run_id, as_of, published_at, segments_published, segments_quarantined, status)
+insert into {serving}.publish_log (
+    run_id, as_of, published_at, segments_published, segments_quarantined, status,
+    accepted_by, accept_reason
+)
 values (
-    %(run_id)s, %(as_of)s, %(published_at)s, %(published)s, %(quarantined)s, %(status)s
+    %(run_id)s, %(as_of)s, %(published_at)s, %(published)s, %(quarantined)s, %(status)s,
+    %(accepted_by)s, %(accept_reason)s
 )
 returning publish_id;
 

@@ -75,11 +75,18 @@ create table if not exists segments_serving.publish_log (
     published_at timestamptz not null,
     segments_published integer not null,
     segments_quarantined integer not null,
-    status text not null,
-    constraint publish_log_status check (status in ('published', 'partial'))
+    status text not null
 );
 
 create index if not exists publish_log_as_of_idx on segments_serving.publish_log (as_of);
+
+-- `segments accept` (steps.accept): who released a quarantined segment and why; its
+-- publish_log row has status 'accepted'. Added to existing installs here.
+alter table segments_serving.publish_log add column if not exists accepted_by text;
+alter table segments_serving.publish_log add column if not exists accept_reason text;
+alter table segments_serving.publish_log drop constraint if exists publish_log_status;
+alter table segments_serving.publish_log add constraint publish_log_status
+check (status in ('published', 'partial', 'accepted', 'failed'));
 
 -- Which accounts each reader login may read: the reader role's row-level security keys on
 -- current_user through this table. Managed by `segments grant-reader` / `revoke-reader`
