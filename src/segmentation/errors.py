@@ -127,3 +127,8 @@ class AccountFailedError(SegmentationError):
         if extra:
             lines.append(extra)
         super().__init__("\n".join(lines))
+
+
+class AcceptError(SegmentationError):
+    """`segments accept` refused or failed: an unknown or not-quarantined segment, or a
+    candidate that is not the one the latest audit checked; serving is unchanged."""

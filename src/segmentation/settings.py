@@ -59,6 +59,11 @@ SETTINGS: dict[str, Setting] = {
     "SEGMENTS_PUBLISH_STATEMENT_TIMEOUT": Setting(
         "15min", "the longest statement of the publish transaction", "steps.publish"
     ),
+    "SEGMENTS_CHANGE_FLOOR": Setting(
+        "20",
+        "a change of fewer members than this never quarantines a segment (max_change_pct)",
+        "steps.audit",
+    ),
     "SEGMENTS_LEASE_TTL_SECONDS": Setting(
         "3600", "seconds after which a dead run's lease expires", "warehouse.control"
     ),

@@ -131,7 +131,9 @@ def _suites() -> dict[str, list]:
             gxe.UnexpectedRowsExpectation(
                 description=(
                     "Change against the last published count is within expect.max_change_pct "
-                    "(skipped on the first publish and when the last count was 0)."
+                    "(skipped on the first publish, when the last count was 0, on the first "
+                    "run of a changed definition_hash, and for a change of fewer than "
+                    "change_floor members)."
                 ),
                 unexpected_rows_query=(
                     "select account_id, segment_key, 'member count changed from ' "
@@ -139,7 +141,9 @@ def _suites() -> dict[str, list]:
                     " || round(100.0 * abs(member_count - last_published_count) "
                     "/ last_published_count, 1) || '% > max_change_pct ' "
                     "|| max_change_pct || '%)' as reason from {batch} "
-                    "where last_published_count > 0 and 100.0 * abs(member_count - "
+                    "where last_published_count > 0 and not definition_changed "
+                    "and abs(member_count - last_published_count) >= change_floor "
+                    "and 100.0 * abs(member_count - "
                     "last_published_count) > max_change_pct * last_published_count"
                 ),
             ),

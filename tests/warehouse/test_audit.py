@@ -20,8 +20,12 @@ PROJECT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def cand(db: psycopg.Connection, gx_dir: Path) -> Iterator[psycopg.Connection]:
-    """Empty candidate relations; contacts acme c0..c9 and globex g0..g4 (valid, consented)."""
+def cand(
+    db: psycopg.Connection, gx_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[psycopg.Connection]:
+    """Empty candidate relations; contacts acme c0..c9 and globex g0..g4 (valid, consented).
+    These fixtures move by single members, so the change floor is 0 unless a test sets it."""
+    monkeypatch.setenv("SEGMENTS_CHANGE_FLOOR", "0")
     create_candidates(db)
     add_contacts(db, "acme", 10, prefix="c")
     add_contacts(db, "globex", 5, prefix="g")
@@ -134,6 +138,91 @@ def test_change_within_max_change_pct_passes(cand: psycopg.Connection) -> None:
 
     assert _audit(last_counts={("acme", "vip"): 2}).quarantined == {}  # +50% is allowed
     assert ("acme", "vip") in _audit(last_counts={("acme", "vip"): 1}).quarantined  # +200%
+
+
+def _sizes(conn: psycopg.Connection) -> dict[str, tuple]:
+    rows = conn.execute(
+        "select segment_key, last_published_hash is not null, definition_changed, change_floor "
+        "from segments_audit.audit_candidate_sizes where account_id = 'acme'"
+    ).fetchall()
+    return {key: tuple(rest) for key, *rest in rows}
+
+
+def test_a_changed_definition_is_not_judged_by_max_change_pct(cand: psycopg.Connection) -> None:
+    ten = [f"c{i}" for i in range(10)]
+    add_segment(cand, "acme", "redefined", ten)  # its definition_hash is md5('redefined')
+    add_segment(cand, "acme", "same_rule", ten)
+    add_segment(cand, "acme", "redefined_small", ten, min_members=11, max_change_pct=10)
+    add_segment(cand, "acme", "redefined_big", ten, max_members=9)
+    add_segment(cand, "acme", "hash_unknown", ten)
+    last = {
+        ("acme", key): 40
+        for key in ("redefined", "same_rule", "redefined_small", "redefined_big", "hash_unknown")
+    }
+    hashes = {
+        ("acme", "redefined"): "hash-of-the-old-rule",
+        ("acme", "same_rule"): hashlib.md5(b"same_rule").hexdigest(),
+        ("acme", "redefined_small"): "hash-of-the-old-rule",
+        ("acme", "redefined_big"): "hash-of-the-old-rule",
+    }
+
+    result = _audit(last_counts=last, last_hashes=hashes)
+
+    # 40 -> 10 members is -75%: a new definition_hash publishes, the same one quarantines.
+    assert ("acme", "redefined") not in result.quarantined
+    assert "from 40 to 10 (75.0% > max_change_pct 50%)" in result.quarantined[("acme", "same_rule")]
+    # min_members and max_members still judge a changed definition (and only they do).
+    assert result.quarantined[("acme", "redefined_small")] == (
+        "member count 10 is below min_members 11"
+    )
+    assert result.quarantined[("acme", "redefined_big")] == "member count 10 is above max_members 9"
+    # No published hash known: not a changed definition, so max_change_pct applies.
+    assert "max_change_pct" in result.quarantined[("acme", "hash_unknown")]
+    assert _sizes(cand) == {
+        "redefined": (True, True, 0),
+        "same_rule": (True, False, 0),
+        "redefined_small": (True, True, 0),
+        "redefined_big": (True, True, 0),
+        "hash_unknown": (False, False, 0),
+    }
+
+
+def test_a_change_below_the_floor_never_quarantines(
+    cand: psycopg.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SEGMENTS_CHANGE_FLOOR", "20")
+    add_contacts(cand, "acme", 60, prefix="d")
+    members = [f"d{i}" for i in range(60)]
+    add_segment(cand, "acme", "tiny", members[:4], max_change_pct=10)  # 2 -> 4: +100%
+    add_segment(cand, "acme", "below", members[:39])  # 20 -> 39: +95%, 19 members
+    add_segment(cand, "acme", "at_floor", members[:40])  # 20 -> 40: +100%, 20 members
+    add_segment(cand, "acme", "min_bound", members[:4], min_members=5)  # bounds still apply
+
+    result = _audit(
+        last_counts={
+            ("acme", "tiny"): 2,
+            ("acme", "below"): 20,
+            ("acme", "at_floor"): 20,
+            ("acme", "min_bound"): 3,
+        }
+    )
+
+    assert set(result.quarantined) == {("acme", "at_floor"), ("acme", "min_bound")}
+    assert "from 20 to 40 (100.0% > max_change_pct 50%)" in result.quarantined[("acme", "at_floor")]
+    assert result.quarantined[("acme", "min_bound")] == "member count 4 is below min_members 5"
+    assert {v[2] for v in _sizes(cand).values()} == {20}
+
+
+def test_the_change_floor_defaults_to_20_and_must_be_a_count(
+    cand: psycopg.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SEGMENTS_CHANGE_FLOOR")
+    add_segment(cand, "acme", "vip", ["c0", "c1", "c2", "c3"])  # 2 -> 4: +100%, 2 members
+    assert _audit(last_counts={("acme", "vip"): 2}).quarantined == {}
+
+    monkeypatch.setenv("SEGMENTS_CHANGE_FLOOR", "twenty")
+    failures = _audit(last_counts={("acme", "vip"): 2}).global_failures
+    assert any("SEGMENTS_CHANGE_FLOOR='twenty'" in f for f in failures), failures
 
 
 def test_exclusive_group_violation_is_global(db: psycopg.Connection, gx_dir: Path) -> None:

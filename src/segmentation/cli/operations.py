@@ -1,8 +1,10 @@
-"""Commands for running and serving: db init, run, status, published, grant/revoke-reader."""
+"""Commands for running and serving: db init, run, status, published, accept,
+grant/revoke-reader."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Annotated
 
 import typer
@@ -12,6 +14,8 @@ from rich.table import Table
 
 from segmentation.cli.app import (
     AsOf,
+    Format,
+    TextOrJson,
     command,
     db_command,
     err_console,
@@ -20,8 +24,9 @@ from segmentation.cli.app import (
     print_table,
     warn,
 )
-from segmentation.errors import AccountFailedError, QuarantineError
-from segmentation.steps import pipeline, setup
+from segmentation.errors import AcceptError, AccountFailedError, QuarantineError
+from segmentation.steps import accept as accept_step
+from segmentation.steps import listing, pipeline, setup
 
 
 @db_command("init", epilog="Example: segments db init")
@@ -146,23 +151,78 @@ def print_run_summary(as_of: dt.date, run_id: str) -> None:
     print_table(table)
 
 
-@command("published", epilog="Example: segments published")
-def published() -> int:
-    """Segment counts per account as Broadcast sees them."""
-    counts = pipeline.published_counts()
-    if not counts:
+def _when(value: dt.datetime | None) -> str:
+    return f"{value:%Y-%m-%d %H:%M %Z}" if value else "never"
+
+
+def _staleness(s: listing.SegmentState) -> str:
+    if not s.stale:
+        return "fresh"
+    days = ""
+    if s.days_stale is not None:
+        days = f" for {s.days_stale} day{'s' if s.days_stale != 1 else ''}"
+    return f"stale{days}: {s.stale_reason}"
+
+
+@command("published", epilog="Example: segments published --account acme --format json")
+def published(
+    account: Annotated[str | None, typer.Option(help="Only this account_id.")] = None,
+    format_: Format = TextOrJson.text,
+) -> int:
+    """Per account and segment as Broadcast sees them: members, as-of date, published at,
+    stale (with the reason) and days stale."""
+    states = listing.segment_states(account)
+    if format_ is TextOrJson.json:
+        out(json.dumps({"segments": [s.to_json() for s in states]}, indent=2, ensure_ascii=False))
+        return 0
+    if not states:
         out("nothing published yet")
-    for account, segments in counts.items():
-        out(f"{account}: {sum(segments.values()):,} memberships in {len(segments)} segments")
-        for segment, members in segments.items():
-            out(f"  {segment:<40} {members:>10,}")
+        return 0
+    by_account: dict[str, list[listing.SegmentState]] = {}
+    for s in states:
+        by_account.setdefault(s.account_id, []).append(s)
+    for name, rows in by_account.items():
+        stale = sum(r.stale for r in rows)
+        out(
+            f"{name}: {sum(r.members for r in rows):,} memberships in {len(rows)} segments"
+            + (f", {stale} stale" if stale else "")
+        )
+        for r in rows:
+            out(f"  {r.segment_key:<40} {r.members:>10,}")
+            out(f"    as of {r.as_of or '-'}, published {_when(r.published_at)}, {_staleness(r)}")
     return 0
 
 
-@command("status", epilog="Example: segments status")
-def status() -> int:
-    """Per account: timezone (and fallbacks), published, stale; the run lease."""
+@command("status", epilog="Example: segments status --format json")
+def status(format_: Format = TextOrJson.text) -> int:
+    """Per account: timezone (and fallbacks), published, stale; per segment: as-of,
+    published at, stale, reason and days stale; the run lease."""
     state = pipeline.status()
+    segments = listing.segment_states()
+    if format_ is TextOrJson.json:
+        document = {
+            "accounts": [
+                {
+                    "account": a.account_id,
+                    "package": a.package,
+                    "timezone": a.timezone,
+                    "timezone_is_valid": a.timezone_is_valid,
+                    "segments": a.segments,
+                    "stale_segments": a.stale_segments,
+                    "memberships": a.memberships,
+                    "latest_as_of": a.latest_as_of.isoformat() if a.latest_as_of else None,
+                    "latest_published_at": (
+                        a.latest_published_at.isoformat() if a.latest_published_at else None
+                    ),
+                }
+                for a in state.accounts
+            ],
+            "segments": [s.to_json() for s in segments],
+            "run_lease": state.lease,
+            "warnings": state.warnings(),
+        }
+        out(json.dumps(document, indent=2, ensure_ascii=False))
+        return 0
     out(
         f"{'account':<16} {'package':<10} {'timezone':<22} {'segments':>8} {'stale':>6} "
         f"{'members':>10}  latest as-of  published at"
@@ -174,9 +234,52 @@ def status() -> int:
             f"{a.account_id:<16} {a.package or '-':<10} {zone:<22} {a.segments:>8} "
             f"{a.stale_segments:>6} {a.memberships:>10,}  {a.latest_as_of or '-'!s:<12}  {when}"
         )
+    if segments:
+        out(
+            f"\n{'segment':<40} {'members':>10}  {'as-of':<10}  {'published at':<20}  "
+            f"{'stale':<5}  {'days':>4}  reason"
+        )
+    for g in segments:
+        days = "-" if g.days_stale is None else str(g.days_stale)
+        out(
+            f"{g.account_id + '/' + g.segment_key:<40} {g.members:>10,}  {g.as_of or '-'!s:<10}  "
+            f"{_when(g.published_at):<20}  {'yes' if g.stale else 'no':<5}  {days:>4}  "
+            f"{g.stale_reason or ''}".rstrip()
+        )
     out(f"run lease: {state.lease or 'free'}")
     for warning in state.warnings():
         warn(warning)
+    return 0
+
+
+@command(
+    "accept",
+    epilog='Example: segments accept acme/lapsed_buyers --reason "the CRM purge of 2026-11-20"',
+)
+def accept(
+    segment: Annotated[str, typer.Argument(help="<account>/<key> of a quarantined segment.")],
+    reason: Annotated[
+        str, typer.Option("--reason", help="Why the change is right (kept in the publish log).")
+    ],
+    by: Annotated[
+        str | None, typer.Option("--by", help="Who accepts it (default: the OS user).")
+    ] = None,
+) -> int:
+    """Release a quarantined segment: publish the candidate the latest audit checked, once,
+    and record who accepted it and why (segments_serving.publish_log, status 'accepted')."""
+    account, _, key = segment.strip().partition("/")
+    if not account or not key or "/" in key:
+        raise AcceptError(
+            f"'{segment}' is not a segment name: write <account>/<key>, e.g. acme/vip "
+            "(`segments status` lists the stale ones)"
+        )
+    result = accept_step.accept(account, key, reason=reason, by=by)
+    out(
+        f"accepted {result.account_id}/{result.segment_key} as of {result.as_of} "
+        f"(audit {result.audit_id}, run {result.run_id}): {result.members_before:,} -> "
+        f"{result.members:,} members, by {result.accepted_by}"
+    )
+    note(f"released quarantine: {result.released}")
     return 0
 
 

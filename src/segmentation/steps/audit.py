@@ -8,7 +8,8 @@ Before the checkpoint runs, the audit derives small `segments_audit.audit_*` tab
 candidate, so every GX asset exists even when optional relations (exclusive groups) do not:
 
 - audit_candidate_sizes: one row per enabled catalogue segment with its member count, its
-  bounds and the last published count (from publish.last_published_counts());
+  bounds, the change floor (SEGMENTS_CHANGE_FLOOR), the count and definition hash last
+  published (publish.last_published()) and whether the definition changed since;
 - audit_group_assignments: group assignments with the group's `exclusive` flag (empty when
   the group relations have not been built);
 - audit_candidate_recipients: the (segment, contact, channel, address) rows Broadcast would
@@ -23,6 +24,11 @@ catalogue row of that account) it fails just those accounts (`AuditResult.failed
 account -> cause), which are then not published while the others are; a failure that names
 no account (a column check, more rows than GX reports, the candidate itself) blocks the
 publish of every account.
+
+In suite `segment_bounds`, max_change_pct judges a segment only when its definition_hash is the
+one last published (a deliberate rule change is judged by min_members/max_members alone) and
+the change is at least SEGMENTS_CHANGE_FLOOR members (small segments move by a few members
+without it meaning anything). A quarantine is released by `segments accept` (steps.accept).
 
 The audit fingerprints the candidate (warehouse.control) in the transaction that derives
 the audit_* tables, checks that it was built for the audited as-of date, fingerprints it again
@@ -174,10 +180,31 @@ def _relation_exists(conn: psycopg.Connection, schema: str, name: str) -> bool:
     return conn.execute("select to_regclass(%s) is not null", (f"{schema}.{name}",)).fetchone()[0]
 
 
-def prepare_relations(last_counts: Mapping[tuple[str, str], int]) -> control.Fingerprint:
+def change_floor() -> int:
+    """SEGMENTS_CHANGE_FLOOR: a change of fewer members never quarantines (max_change_pct)."""
+    raw = settings.env("SEGMENTS_CHANGE_FLOOR")
+    try:
+        floor = int(str(raw))
+    except ValueError:
+        floor = -1
+    if floor < 0:
+        raise AuditError(
+            f"SEGMENTS_CHANGE_FLOOR={raw!r} is not a whole number of members (0 or more): set "
+            "it to e.g. 20, or unset it for the default."
+        )
+    return floor
+
+
+def prepare_relations(
+    last_counts: Mapping[tuple[str, str], int],
+    last_hashes: Mapping[tuple[str, str], str | None] | None = None,
+) -> control.Fingerprint:
     """(Re)build the audit_* tables from the candidate in one transaction; return the
     candidate's fingerprint, taken first in that transaction (it then holds the relations'
-    locks, so dbt cannot swap them before the derived tables are written)."""
+    locks, so dbt cannot swap them before the derived tables are written). A segment without
+    a hash in `last_hashes` counts as unchanged (max_change_pct applies)."""
+    hashes = last_hashes or {}
+    floor = change_floor()
     with database.transaction() as conn:
         missing = [r for r in _REQUIRED if not _relation_exists(conn, _AUDIT, r)]
         if not _relation_exists(conn, _STAGING, "stg_crm__contacts"):
@@ -188,12 +215,17 @@ def prepare_relations(last_counts: Mapping[tuple[str, str], int]) -> control.Fin
                 f"{_AUDIT}. Run the build step (`dbt build`) before the audit."
             )
         prints = control.fingerprint(conn, _CANDIDATE)
-        _run(conn, "sizes")
+        _run(conn, "sizes", {"change_floor": floor})
         with conn.cursor() as cur:
             cur.executemany(
-                database.statements("audit.sql", "last_published_count")[0],
+                database.statements("audit.sql", "last_published")[0],
                 [
-                    {"count": count, "account_id": account, "segment_key": segment}
+                    {
+                        "count": count,
+                        "hash": hashes.get((account, segment)),
+                        "account_id": account,
+                        "segment_key": segment,
+                    }
                     for (account, segment), count in last_counts.items()
                 ],
             )
@@ -222,23 +254,26 @@ def prepare_relations(last_counts: Mapping[tuple[str, str], int]) -> control.Fin
 # --- the checkpoint -------------------------------------------------------------------------
 
 
-def _last_published_counts() -> dict[tuple[str, str], int]:
-    return publish.last_published_counts()
-
-
 def run_audit(
     as_of: dt.date,
     run_id: str,
     *,
     last_counts: Mapping[tuple[str, str], int] | None = None,
+    last_hashes: Mapping[tuple[str, str], str | None] | None = None,
 ) -> AuditResult:
     """Audit the candidate for `as_of`. Never raises for data problems: they are in the result.
 
-    `last_counts` defaults to what is published now (publish.last_published_counts()).
+    `last_counts` and `last_hashes` default to what is published now (publish.last_published());
+    given `last_counts` alone, no definition counts as changed.
     """
-    counts = _last_published_counts() if last_counts is None else last_counts
+    if last_counts is None:
+        published = publish.last_published()
+        counts: Mapping[tuple[str, str], int] = {k: n for k, (n, _) in published.items()}
+        hashes = {k: h for k, (_, h) in published.items()} if last_hashes is None else last_hashes
+    else:
+        counts, hashes = last_counts, last_hashes or {}
     try:
-        prints = prepare_relations(counts)
+        prints = prepare_relations(counts, hashes)
     except AuditError as exc:
         return AuditResult(global_failures=[str(exc)])
 

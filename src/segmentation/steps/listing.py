@@ -1,6 +1,8 @@
 """What is published, for people: `segments ls` (size, owner, staleness and a 7-day trend
-from segments_history) and the lookup of one published segment that says why it is not
-there (unknown, disabled, gated for the package, or never published)."""
+from segments_history), the per-segment state `segments status` and `segments published`
+show (as-of, published_at, stale, reason, days stale), and the lookup of one published
+segment that says why it is not there (unknown, disabled, gated for the package, or never
+published)."""
 
 from __future__ import annotations
 
@@ -90,6 +92,43 @@ def list_segments(account: str | None = None, tag: str | None = None) -> list[Li
         Listing(*row[:10], trend=list(zip(row[10], row[11], strict=True)))  # type: ignore[misc]
         for row in rows
     ]
+
+
+@dataclass(frozen=True)
+class SegmentState:
+    """One serving row as `segments status` shows it. days_stale: how many days the
+    membership shown is behind its account's latest as-of date (listing.sql,
+    `segment_status`); 0 when fresh, None when nothing dates it."""
+
+    account_id: str
+    segment_key: str
+    members: int
+    as_of: dt.date | None
+    published_at: dt.datetime | None
+    stale: bool
+    stale_reason: str | None
+    days_stale: int | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "account": self.account_id,
+            "segment": self.segment_key,
+            "members": self.members,
+            "as_of": self.as_of.isoformat() if self.as_of else None,
+            "published_at": self.published_at.isoformat() if self.published_at else None,
+            "stale": self.stale,
+            "stale_reason": self.stale_reason,
+            "days_stale": self.days_stale,
+        }
+
+
+def segment_states(account: str | None = None) -> list[SegmentState]:
+    """Every serving segment (optionally of one account) with its staleness, by account."""
+    with database.connect() as conn:
+        rows = database.run_sql(
+            conn, "listing.sql", "segment_status", {"account": account}
+        ).fetchall()
+    return [SegmentState(*row) for row in rows]
 
 
 @dataclass(frozen=True)

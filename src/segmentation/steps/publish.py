@@ -14,7 +14,10 @@ fingerprint of the copies (warehouse.control) and refuses when it differs from w
 audit recorded: a rebuild between audit and publish can never be published unaudited.
 
 A quarantined segment keeps its last published membership and recipients (consent still
-applies); its catalogue row is marked `stale` with the audit's reason. Publishing the same
+applies); its catalogue row is marked `stale` with the audit's reason. `accepted` (from
+`segments accept`, steps.accept) names quarantined segments an operator released: they publish
+the audited candidate like the rest, and the publish_log row (status 'accepted') records who
+accepted them and why. Publishing the same
 candidate twice for the same as-of date changes nothing but `segments.published_at` and adds
 a `publish_log` row.
 """
@@ -295,11 +298,18 @@ def publish_account(
     Timeouts default to env SEGMENTS_PUBLISH_LOCK_TIMEOUT / SEGMENTS_PUBLISH_STATEMENT_TIMEOUT.
     `definitions` (plan_definitions of the audited plan) are recorded, in the same
     transaction, in segments_history.published_definitions for each hash published.
+    `accepted` maps quarantined segments (keys of `quarantined`, which stays the audit's
+    verdict) to (accepted_by, reason): they publish, and must still be stale in serving.
     """
     published_at = published_at or dt.datetime.now(dt.UTC)
     accepted = dict(accepted or {})
     mine = {k: r for k, r in quarantined.items() if k[0] == account_id}
     held = {k: r for k, r in sorted(mine.items()) if k[1] not in accepted}
+    if set(accepted) - {k[1] for k in mine}:
+        raise PublishError(
+            f"Cannot accept {sorted(set(accepted) - {k[1] for k in mine})} of {account_id} for "
+            f"{as_of}: the audit did not quarantine them. Serving is unchanged."
+        )
     params: dict[str, Any] = {
         "as_of": as_of,
         "run_id": run_id,
@@ -310,6 +320,8 @@ def publish_account(
         "q_reason": [r or "quarantined by the audit" for r in held.values()],
         "accepted_by": "; ".join(by for by, _ in accepted.values()) or None,
         "accept_reason": "; ".join(why for _, why in accepted.values()) or None,
+        "a_acc": [account_id for _ in sorted(accepted)],
+        "a_seg": sorted(accepted),
     }
     lock_timeout = lock_timeout or settings.env("SEGMENTS_PUBLISH_LOCK_TIMEOUT")
     statement_timeout = statement_timeout or settings.env("SEGMENTS_PUBLISH_STATEMENT_TIMEOUT")
@@ -324,6 +336,8 @@ def publish_account(
             _snapshot(conn, account_id)
             if audit_id is not None:
                 _verify(conn, audit_id, as_of, run_id, account_id, mine)
+            if accepted:
+                _check_accepted(conn, params)
             _prepare(conn, params)
             _write_members(conn, params)
             history_step.rewind(conn, account_id, as_of)
@@ -406,6 +420,14 @@ def last_published_counts() -> dict[tuple[str, str], int]:
     with database.connect() as conn:
         rows = _run(conn, "last_published_counts").fetchall()
     return {(a, s): n for a, s, n in rows}
+
+
+def last_published() -> dict[tuple[str, str], tuple[int, str]]:
+    """(account_id, segment_key) -> (member count, definition_hash) last published; like
+    last_published_counts, a segment that never published successfully is absent."""
+    with database.connect() as conn:
+        rows = _run(conn, "last_published").fetchall()
+    return {(a, s): (n, h) for a, s, n, h in rows}
 
 
 def _begin(conn: psycopg.Connection, lock_timeout: str, statement_timeout: str) -> None:
@@ -515,6 +537,18 @@ def _verify(
             "(another run, a backfill or a manual dbt build). What changed:\n  "
             + "\n  ".join(changes)
             + f"\nServing of {account_id} is unchanged. Rerun build and audit for {as_of}."
+        )
+
+
+def _check_accepted(conn: psycopg.Connection, p: dict[str, Any]) -> None:
+    """Under the publish lock: every accepted segment is still stale in serving, so two
+    accepts of one quarantine publish it once."""
+    released = _run(conn, "accepted_not_stale", p).fetchall()
+    if released:
+        names = ", ".join(f"{a}/{s}" for a, s in released)
+        raise PublishError(
+            f"Cannot accept {names}: serving no longer shows it quarantined (stale), so there "
+            "is nothing to accept. Serving is unchanged."
         )
 
 

@@ -263,6 +263,12 @@ def load_audit(conn: psycopg.Connection, audit_id: int) -> RecordedAudit | None:
     )
 
 
+def latest_audit(conn: psycopg.Connection) -> RecordedAudit | None:
+    """The most recent recorded audit (None when none is recorded)."""
+    audit_id = database.run_sql(conn, "audit_records.sql", "latest").fetchone()[0]
+    return None if audit_id is None else load_audit(conn, audit_id)
+
+
 def _quarantine_list(quarantined: Mapping[tuple[str, str], str]) -> list[list[str]]:
     return [[a, s, r] for (a, s), r in sorted(quarantined.items())]
 

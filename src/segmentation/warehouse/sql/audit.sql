@@ -2,8 +2,11 @@
 -- candidate in one transaction. Schemas are filled in by psycopg.sql; values are bound.
 
 -- name: sizes
--- One row per enabled catalogue segment: its member count, bounds and the last published
--- count (filled in by `last_published_count`).
+-- One row per enabled catalogue segment: its member count, its bounds, the change floor
+-- (SEGMENTS_CHANGE_FLOOR) and, filled in by `last_published`, the count and definition hash
+-- last published. definition_changed: the candidate's definition_hash differs from the one
+-- published, i.e. this is the first run of a new definition, which max_change_pct does not
+-- judge (suite segment_bounds); min_members and max_members still do.
 drop table if exists {audit}.audit_candidate_sizes;
 
 create table {audit}.audit_candidate_sizes as
@@ -19,18 +22,29 @@ with m as (
 select
     c.account_id,
     c.segment_key,
+    c.definition_hash,
     coalesce(m.member_count, 0)::bigint as member_count,
     c.expect_min_members as min_members,
     c.expect_max_members as max_members,
     coalesce(c.expect_max_change_pct, 50)::numeric as max_change_pct,
-    null::bigint as last_published_count
+    cast(%(change_floor)s as bigint) as change_floor,
+    null::bigint as last_published_count,
+    null::text as last_published_hash,
+    false as definition_changed
 from {audit}.segment_catalogue as c
 left join m on c.account_id = m.account_id and c.segment_key = m.segment_key
 where c.enabled;
 
--- name: last_published_count
+-- name: last_published
+-- A hash of NULL (not known) never counts as a changed definition.
 update {audit}.audit_candidate_sizes
-set last_published_count = %(count)s
+set
+    last_published_count = %(count)s,
+    last_published_hash = %(hash)s,
+    definition_changed = (
+        cast(%(hash)s as text) is not null
+        and definition_hash is distinct from cast(%(hash)s as text)
+    )
 where account_id = %(account_id)s and segment_key = %(segment_key)s;
 
 -- name: groups

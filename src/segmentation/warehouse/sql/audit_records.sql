@@ -28,6 +28,10 @@ select
 from {control}.audits
 where audit_id = %(audit_id)s;
 
+-- name: latest
+-- The latest audit (`segments accept` releases only what it quarantined).
+select max(audit_id) from {control}.audits;
+
 -- name: fingerprint
 select
     part,

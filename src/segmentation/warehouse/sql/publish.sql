@@ -24,6 +24,16 @@ select account_id from {audit}.segment_catalogue
 where account_id is not null
 order by account_id;
 
+-- name: last_published
+-- The count and definition hash last published (a stale segment: the ones it kept).
+select
+    account_id,
+    segment_key,
+    member_count,
+    definition_hash
+from {serving}.segments
+where published_at is not null;
+
 -- name: latest_as_of
 -- The as-of date serving shows for an account: that of its latest publish that published
 -- (a 'failed' row published nothing; a row without account is from before contract 2 and
@@ -427,6 +437,22 @@ where not exists (
         and s.contact_id = r.contact_id
         and s.channel = r.channel
 );
+
+-- name: accepted_not_stale
+-- `segments accept`: the accepted segments that serving no longer shows stale.
+select
+    a.account_id,
+    a.segment_key
+from unnest(%(a_acc)s::text[], %(a_seg)s::text[]) as a (account_id, segment_key)
+where
+    not exists (
+        select 1 from {serving}.segments as s
+        where
+            s.account_id = a.account_id
+            and s.segment_key = a.segment_key
+            and s.stale
+    )
+order by a.account_id, a.segment_key;
 
 -- name: write_log
 insert into {serving}.publish_log (
