@@ -1,17 +1,27 @@
-"""The atomic publish of the audited candidate (segments_audit) to segments_serving.
+"""The atomic publish of the audited candidate (segments_audit) to segments_serving, one
+transaction per account.
 
 Mechanism: the serving tables are ordinary tables created once by `segments db init`. A publish
-changes their *rows* in ONE transaction: per published segment it deletes the members that
-exited and inserts the ones that entered, upserts the catalogue row, and refreshes group
-assignments and recipients the same way. Under MVCC every reader statement sees either the
-complete previous commit or the complete new one. No DDL touches a serving table, so grants,
-row-level security policies and views that depend on them can never be lost or left pointing
-at an old object (the pitfalls of schema swaps, renames and dbt table rebuilds).
+changes their *rows*, each account in ONE transaction of its own (`publish_account`; every
+statement names the account, so it never touches another account's rows): per published
+segment it deletes the members that exited and inserts the ones that entered, upserts the
+catalogue row, and refreshes group assignments and recipients the same way. Under MVCC every
+reader statement sees, per account, either the complete previous commit or the complete new
+one. No DDL touches a serving table, so grants, row-level security policies and views that
+depend on them can never be lost or left pointing at an old object (the pitfalls of schema
+swaps, renames and dbt table rebuilds).
 
-The transaction first copies the candidate into temporary tables and publishes from the
-copies only. Given the audit's `audit_id` (the pipeline always passes it), it computes the
-fingerprint of the copies (warehouse.control) and refuses when it differs from what that
-audit recorded: a rebuild between audit and publish can never be published unaudited.
+`publish` publishes the run's accounts in turn. A failure in one account rolls back that
+account only; it is recorded in `PublishResult.failed` (account -> cause), the account keeps
+its last publish with its segments marked stale, and the other accounts still publish.
+
+Each account's transaction first copies that account's candidate into temporary tables and
+publishes from the copies only. Given the audit's `audit_id` (the pipeline always passes it),
+it computes the fingerprint of the copies (warehouse.control) and refuses when it differs from
+what that audit recorded for the account: a rebuild between audit and publish can never be
+published unaudited. Before any account is written, `publish` also checks the live candidate
+against the audit: a rebuild is another run's doing, not one account's, so then nothing is
+published.
 
 A quarantined segment keeps its last published membership and recipients (consent still
 applies); its catalogue row is marked `stale` with the audit's reason. `accepted` (from
@@ -19,7 +29,8 @@ applies); its catalogue row is marked `stale` with the audit's reason. `accepted
 the audited candidate like the rest, and the publish_log row (status 'accepted') records who
 accepted them and why. Publishing the same
 candidate twice for the same as-of date changes nothing but `segments.published_at` and adds
-a `publish_log` row.
+a `publish_log` row per account. Publishing an older date (allow_rewind) rewrites the
+account's history from that date on in the same transaction (steps.history.rewind).
 """
 
 from __future__ import annotations
