@@ -103,3 +103,8 @@ class NotStagedError(PreviewError):
 class ClusterError(SegmentationError):
     """The clustering step could not run for an account; that account's clusters for the
     date are unchanged (each account is written in one transaction)."""
+
+
+class SourceEmptyError(SegmentationError):
+    """A raw table the pipeline cannot run without (crm_raw.accounts, crm_raw.contacts) has no
+    row; nothing was built or published."""
