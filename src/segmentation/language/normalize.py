@@ -60,18 +60,24 @@ NORMALISED: dict[tuple[str, str], str] = {
 EXACT_OPS = frozenset({"eq", "neq", "in", "not_in"})
 
 
+def sql_lower(value: str) -> str:
+    """PostgreSQL's lower(): each character on its own (no final sigma), and a capital
+    dotted I is 'i' (Python's full mapping gives 'i' and a combining dot)."""
+    return "".join(c.lower()[0] for c in value)
+
+
 def normalize_picklist(value: str | None) -> str | None:
     """`normalize_picklist` without aliases: lower-case, every run of characters other
     than a-z and 0-9 one '_', no '_' at either end; blank -> None."""
     if value is None:
         return None
-    return re.sub(r"[^a-z0-9]+", "_", value.lower()).strip("_") or None
+    return re.sub(r"[^a-z0-9]+", "_", sql_lower(value)).strip("_") or None
 
 
 def country_key(value: str) -> str:
     """A country spelling as the aliases are keyed: lower-case, every run of characters
     other than letters and digits one space, trimmed ('  Côte d'Ivoire ' -> 'côte d ivoire')."""
-    return re.sub(r"[\W_]+", " ", value.lower()).strip(" ")
+    return re.sub(r"[\W_]+", " ", sql_lower(value)).strip(" ")
 
 
 def normalize_country(value: str | None) -> str | None:

@@ -9,4 +9,4 @@ where table_schema = %(schema)s and table_type = 'BASE TABLE'
 order by table_name;
 
 -- name: has_rows
-select exists (select from {raw}.{table}) as has_rows;
+select exists(select 1 from {raw}.{table}) as has_rows;
