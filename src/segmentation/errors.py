@@ -132,3 +132,8 @@ class AccountFailedError(SegmentationError):
 class AcceptError(SegmentationError):
     """`segments accept` refused or failed: an unknown or not-quarantined segment, or a
     candidate that is not the one the latest audit checked; serving is unchanged."""
+
+
+class SourceEmptyError(SegmentationError):
+    """A raw table the pipeline cannot run without (crm_raw.accounts, crm_raw.contacts) has no
+    row; nothing was built or published."""

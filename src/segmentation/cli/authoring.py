@@ -18,6 +18,7 @@ from segmentation.cli.app import (
     console,
     note,
     out,
+    warn,
 )
 from segmentation.errors import DefinitionError
 from segmentation.steps import definitions
@@ -36,7 +37,7 @@ def validate(
     paths: Paths = None, offline: Offline = False, format_: Format = TextOrJson.text
 ) -> int:
     """Validate segment definitions; exit 1 on errors, printed as file:line:col: message."""
-    plan = definitions.compile(paths or None, offline=offline)
+    plan = definitions.compile(paths or None, offline=offline, log_warnings=False)
     offline_line = definitions.offline_note(plan, offline)
     if format_ is TextOrJson.json:
         document = {
@@ -45,12 +46,16 @@ def validate(
             "errors": [definitions.issue_json(i) for i in plan.errors],
             "warnings": plan.warnings(),
             "offline": offline_line,
+            # The checks an offline compile skipped (empty when checked against the database).
+            "skipped_checks": list(definitions.OFFLINE_SKIPS) if offline_line else [],
         }
         out(json.dumps(document, indent=2))
         if not plan.ok:
             raise typer.Exit(EXIT_FAILED)
         return 0
-    # The plan's warnings were logged by the compile (rendered on stderr).
+    # One unwrapped `warning: file:line:col: ...` line each, like the errors.
+    for line in plan.warnings():
+        warn(line)
     if offline_line:
         note(offline_line)
     if not plan.ok:
@@ -62,7 +67,12 @@ def validate(
 @command("compile", epilog="Example: segments compile")
 def compile_(offline: Offline = False) -> int:
     """Validate, then write the generated dbt models; prints one model name a line."""
-    result = definitions.compile_definitions(offline=offline)
+    result = definitions.compile_definitions(offline=offline, log_warnings=False)
+    plan = definitions.read_plan() or {}
+    for line in plan.get("warnings", []):
+        warn(line)
+    if plan.get("accounts", {}) is None:
+        note(definitions.offline_reason(offline))
     for name in result.models:
         out(name)
     for seg in result.disabled:

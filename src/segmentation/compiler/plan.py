@@ -19,6 +19,7 @@ from segmentation.compiler import activity_compile
 from segmentation.compiler.activity_compile import ActivityPlan
 from segmentation.language.issues import Issue, Loc
 from segmentation.language.model import Segment
+from segmentation.language.normalize import value_warnings
 from segmentation.language.project import SUFFIXES, DefinitionSet, Layout, load_definitions
 from segmentation.language.regex import RegexCheck, offline_regex_check
 
@@ -46,7 +47,9 @@ class CompiledPlan:
         return self.definitions.segments
 
     def warnings(self) -> list[str]:
-        return self.activity.warnings() if self.activity else []
+        """Skipped templates (gating), then values that can never match the staged data."""
+        skipped = self.activity.warnings() if self.activity else []
+        return skipped + value_warnings(self.segments)
 
     def models(self) -> list[str]:
         """The generated segment models this plan builds (enabled definitions)."""

@@ -25,7 +25,7 @@ from segmentation.compiler.plan import (
     issues_from_json,
 )
 from segmentation.compiler.render import RenderResult, clear_generated, render
-from segmentation.errors import DbtError, DefinitionError, UnknownSegmentError
+from segmentation.errors import DatabaseError, DbtError, DefinitionError, UnknownSegmentError
 from segmentation.language.issues import Issue, Loc
 from segmentation.language.model import TEMPLATE_DIR, Segment
 from segmentation.language.project import DefinitionSet
@@ -45,13 +45,16 @@ def plan_path() -> Path:
     return settings.local_dir() / "target" / PLAN_FILE
 
 
-def compile(paths: Iterable[Path | str] | None = None, offline: bool = False) -> CompiledPlan:
+def compile(
+    paths: Iterable[Path | str] | None = None, offline: bool = False, *, log_warnings: bool = True
+) -> CompiledPlan:
     """The one validation of a run: read the accounts once, then compile (language +
-    cross-checks). Errors are in the plan's `errors`; warnings are logged."""
+    cross-checks). Errors are in the plan's `errors`; warnings are logged (unless the
+    caller shows them itself: `log_warnings=False`)."""
     layout = sources.layout()
     with catalog.warehouse_view(offline) as (accounts, check):
         plan = compile_plan(layout, accounts, check or offline_regex_check, paths)
-    for line in plan.warnings():
+    for line in plan.warnings() if log_warnings else []:
         log.warning(line)
     log.info("compiled %d segment definition(s), %d error(s)", len(plan.segments), len(plan.errors))
     return plan
@@ -74,8 +77,32 @@ def offline_note(plan: CompiledPlan, offline: bool) -> str | None:
     skipped; None when it was checked against the database."""
     if plan.accounts is not None:
         return None
+    return offline_reason(offline)
+
+
+def offline_reason(offline: bool) -> str:
+    """The offline note: why the compile ran without the warehouse, and what it skipped."""
     why = "--offline" if offline else f"database not reachable: {database.connection_variables()}"
     return f"checked offline ({why}); skipped: {'; '.join(OFFLINE_SKIPS)}"
+
+
+def online_plan() -> dict[str, Any]:
+    """The run's plan, compiled against the warehouse: the pipeline's validation never runs
+    offline. A plan file compiled offline (`--offline`, or the database was down then) is
+    compiled again; DatabaseError when the database still can't be reached, naming the
+    checks an offline compile would skip. DefinitionError when the definitions are invalid."""
+    plan = current_plan()
+    if plan.get("accounts") is None:
+        sync_generated()
+        plan = current_plan()
+    if plan.get("accounts") is None:
+        raise DatabaseError(
+            "The run's validation checks the definitions against the warehouse, and it can't "
+            f"be read ({database.connection_variables()}): an offline check would skip "
+            f"{'; '.join(OFFLINE_SKIPS)}. Nothing was built: fix the connection (or load "
+            "crm_raw.accounts) and rerun the run or this task."
+        )
+    return plan
 
 
 _SUGGESTION = re.compile(r" \(did you mean '([^']*)'\?\)")
@@ -100,9 +127,9 @@ def validate_plan(plan: CompiledPlan) -> DefinitionSet:
     return plan.definitions
 
 
-def compile_definitions(offline: bool = False) -> RenderResult:
+def compile_definitions(offline: bool = False, *, log_warnings: bool = True) -> RenderResult:
     """Compile all of segment_defs/, write the generated dbt files and the plan file."""
-    plan = compile(None, offline)
+    plan = compile(None, offline, log_warnings=log_warnings)
     write_plan(plan)
     if not plan.ok:
         raise DefinitionError(plan.errors)

@@ -56,7 +56,7 @@ from segmentation.errors import (
     QuarantineError,
 )
 from segmentation.language.project import DefinitionSet
-from segmentation.steps import clusters, definitions
+from segmentation.steps import clusters, definitions, sources
 from segmentation.steps import history as history_step
 from segmentation.steps import publish as publish_step
 from segmentation.steps.audit import AuditResult, run_audit
@@ -83,12 +83,13 @@ def manual_run_id(now: dt.datetime | None = None) -> str:
     return f"manual__{(now or dt.datetime.now(dt.UTC)).isoformat()}"
 
 
-def check_sources() -> Any:
+def check_sources() -> sources.SourceCheck:
     """Compile the definitions (the run's one validation; invalid ones leave no generated
-    files, and `validate` reports them), then `dbt source freshness`: stale sources warn,
-    missing or empty ones fail."""
+    files, and `validate` reports them), then check the raw tables (steps.sources): an empty
+    accounts or contacts table raises SourceEmptyError, an empty optional one warns, and
+    `dbt source freshness` checks the rest (stale sources warn, missing ones fail)."""
     definitions.sync_generated()
-    return run_dbt(["source", "freshness"])
+    return sources.check()
 
 
 def build_staging(as_of: dt.date | None = None) -> Any:
@@ -99,10 +100,11 @@ def build_staging(as_of: dt.date | None = None) -> Any:
 
 def validate(paths: list[str] | None = None) -> Any:
     """Report the run's compiled plan: a bad definition raises DefinitionError naming
-    file:line. With `paths`, validate just those files (the rest is context)."""
+    file:line; an unreachable database raises DatabaseError (a run never validates
+    offline). With `paths`, validate just those files (the rest is context)."""
     if paths is not None:
         return definitions.validate(paths)
-    return definitions.current_plan()
+    return definitions.online_plan()
 
 
 def build(as_of: dt.date, run_id: str | None = None) -> Any:
@@ -319,8 +321,8 @@ def run(
     )
     # One process runs every step: it holds the lease throughout and releases it at the end.
     with control.hold(as_of, run_id, keep=False):
-        with steps.step("check_sources"):
-            check_sources()
+        with steps.step("check_sources") as detail:
+            detail.append(check_sources().summary())
         with steps.step("validate") as detail:
             plan = validate()
             failed.update(_failed_definitions(plan))

@@ -23,6 +23,20 @@ def read_accounts(conn: psycopg.Connection) -> dict[str, str | None]:
     return {str(account): package for account, package in conn.execute(query).fetchall()}
 
 
+def empty_raw_tables(conn: psycopg.Connection) -> list[str]:
+    """The tables of the raw schema (crm_raw) that hold no row at all."""
+    tables = database.run_sql(
+        conn, "sources.sql", "raw_tables", {"schema": settings.SCHEMA_RAW}
+    ).fetchall()
+    return [
+        table
+        for (table,) in tables
+        if not database.run_sql(
+            conn, "sources.sql", "has_rows", table=sql.Identifier(table)
+        ).fetchone()[0]
+    ]
+
+
 def postgres_regex_check(conn: psycopg.Connection) -> RegexCheck:
     """A check that asks PostgreSQL to compile each pattern on `conn` (autocommit)."""
 
