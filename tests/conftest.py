@@ -12,15 +12,21 @@ directories, dropped after the module: what one module builds, publishes or reco
 history, the run lease, dbt's target) never reaches another, so the modules pass in any
 order and any subset. Several runs can share one server. SEGMENTS_KEEP_TEST_DB=1 keeps the
 databases for a post-mortem.
+
+A module that only reads a built warehouse starts from a copy of one built once a session
+(`pg_template`, overridden with `demo_day1`, `demo_day2` or `demo_segments`; tests/_demo.py)
+instead of building its own.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
+import _demo
 import psycopg
 import pytest
 
@@ -37,11 +43,24 @@ def pg_server() -> None:
 
 
 @pytest.fixture(scope="module")
-def pg_database(pg_server: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Name of a fresh database for this module, with the raw contract; PG* variables (and
-    dbt's target and log paths) point at it until the module ends."""
+def pg_template() -> str | None:
+    """The database a module's database starts as a copy of; None: an empty one. A module
+    that only reads a built warehouse overrides it (e.g. with `demo_day1`, below)."""
+    return None
+
+
+@pytest.fixture(scope="module")
+def pg_database(
+    pg_server: None, pg_template: str | None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """Name of a fresh database for this module (a copy of `pg_template` if given), with the
+    raw contract; PG* variables (and dbt's target and log paths) point at it until the
+    module ends."""
     name = f"segments_test_{secrets.token_hex(4)}"
-    database.create_database(name)
+    if pg_template is None:
+        database.create_database(name)
+    else:
+        _demo.clone_database(pg_template, name)
     dbt_dir = tmp_path_factory.mktemp("dbt")
     module_env = {
         "PGDATABASE": name,
@@ -51,7 +70,7 @@ def pg_database(pg_server: None, tmp_path_factory: pytest.TempPathFactory) -> It
     previous = {key: os.environ.get(key) for key in module_env}
     os.environ.update(module_env)
     try:
-        bootstrap.init_db()
+        bootstrap.init_db()  # on a copy: the database-level grants a copy does not carry
         yield name
     finally:
         for key, value in previous.items():
@@ -122,3 +141,33 @@ def gx_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         os.environ.pop("SEGMENTS_GX_DIR", None)
     else:
         os.environ["SEGMENTS_GX_DIR"] = previous
+
+
+@pytest.fixture(scope="session")
+def demo_builder(
+    pg_server: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[_demo.Builder]:
+    builder = _demo.Builder(tmp_path_factory.mktemp("demo_warehouse"))
+    yield builder
+    builder.drop()
+
+
+@pytest.fixture(scope="session")
+def demo_day1(demo_builder: _demo.Builder) -> _demo.DemoWarehouse:
+    """The shared demo warehouse after one pipeline run (tests/_demo.py), built once a
+    session; a module reads a copy of it by overriding `pg_template`."""
+    return demo_builder.build((_demo.D1,), base=None)
+
+
+@pytest.fixture(scope="session")
+def demo_day2(demo_builder: _demo.Builder, demo_day1: _demo.DemoWarehouse) -> _demo.DemoWarehouse:
+    """`demo_day1` run again for the next date: history with two dates."""
+    return demo_builder.build((_demo.D2,), base=demo_day1)
+
+
+@pytest.fixture(scope="session")
+def demo_segments(demo_builder: _demo.Builder) -> _demo.DemoWarehouse:
+    """The larger demo data set with the shipped definitions built by dbt for 2026-11-22
+    (nothing published), built once a session for the modules comparing it with the Python
+    evaluator (tests/dbt/test_segments_demo.py, test_preview.py)."""
+    return demo_builder.build_segments(dt.date(2026, 11, 22))

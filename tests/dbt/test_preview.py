@@ -8,17 +8,18 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import secrets
 import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
-from _segments import PROJECT_DIR, build, copy_project, project_dir
+from _demo import DemoWarehouse, environ, staged_rows
+from _segments import PROJECT_DIR, copy_project, project_dir
 from _segments_eval import Evaluator
 from psycopg import sql
 
@@ -26,12 +27,12 @@ from segmentation.cli import main as cli
 from segmentation.compiler.preview import preview_tree, summary
 from segmentation.compiler.sources import load_definitions
 from segmentation.language.model import Node, Segment
+from segmentation.warehouse import bootstrap, database
 from segmentation_dev import demo_data
 
 pytestmark = pytest.mark.slow
 
 AS_OF = dt.date(2026, 11, 22)
-TIMESTAMPS = ("created_at", "updated_at", "consent_updated_at", "company.created_at")
 # Shipped definitions with contact and company fields (the Python evaluator), activity
 # (has:) and references (in_segment); acme is a plus account, globex ultimate.
 SEGMENTS = [
@@ -61,37 +62,47 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 
 
 @pytest.fixture(scope="module")
-def demo(pg_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
-    project = copy_project(tmp_path_factory.mktemp("preview") / "project")
+def pg_template(demo_segments: DemoWarehouse) -> str:
+    """A copy of the shared demo build (tests/_demo.py): the shipped definitions on the
+    demo data, built for AS_OF."""
+    assert demo_segments.dates == (AS_OF,)
+    return demo_segments.database
+
+
+def preview_before_build(tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """`segments preview` on a fresh project copy and a fresh database holding the raw demo
+    data, nothing built yet."""
+    project = copy_project(tmp_path / "project")
     shutil.rmtree(project / "segment_defs")
     shutil.copytree(PROJECT_DIR / "segment_defs", project / "segment_defs")
-    demo_data.load(accounts=2, contacts=1500, seed=7, anchor=AS_OF, dbname=pg_database)
-    with psycopg.connect(dbname=pg_database, autocommit=True) as db, project_dir(project):
-        capture = subprocess.run(
-            [sys.executable, "-m", "segmentation.cli.main", "preview", "acme/enterprise_leads"],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        build(AS_OF.isoformat())
+    name = f"segments_test_{secrets.token_hex(4)}"
+    database.create_database(name)
+    try:
+        with environ({"PGDATABASE": name}), project_dir(project):
+            bootstrap.init_db()
+            demo_data.load(accounts=2, contacts=1500, seed=7, anchor=AS_OF, dbname=name)
+            return subprocess.run(
+                [sys.executable, "-m", "segmentation.cli.main", "preview", "acme/enterprise_leads"],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+    finally:
+        database.drop_database(name)
+
+
+@pytest.fixture(scope="module")
+def demo(
+    pg_database: str, demo_segments: DemoWarehouse, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Demo]:
+    capture = preview_before_build(tmp_path_factory.mktemp("preview"))
+    with (
+        psycopg.connect(dbname=pg_database, autocommit=True) as db,
+        project_dir(demo_segments.project),
+    ):
         segments = {(s.account, s.key): s for s in load_definitions(None, None).segments}
-        cur = db.execute(
-            'select c.*, a.timezone, co.company_name as "company.company_name", '
-            'co.employee_count as "company.employee_count", '
-            'co.annual_revenue as "company.annual_revenue", '
-            'co.created_at as "company.created_at" '
-            "from segments_staging.stg_crm__contacts as c "
-            "join segments_staging.stg_crm__accounts as a using (account_id) "
-            "left join segments_audit.int_segment_primary_companies as co "
-            "using (account_id, contact_id)"
-        )
-        names = [d.name for d in cur.description]
-        rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
-        for row in rows:
-            for column in TIMESTAMPS:
-                if row[column] is not None:
-                    row[column] = row[column].astimezone(ZoneInfo(row["timezone"])).date()
-        yield Demo(project, segments, rows, (capture.returncode, capture.stderr))
+        rows = staged_rows(db)
+    yield Demo(demo_segments.project, segments, rows, (capture.returncode, capture.stderr))
 
 
 def model_members(db: psycopg.Connection, target: str) -> set[str]:

@@ -4,53 +4,39 @@ members are exactly what the independent Python evaluator says the rules select.
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 from collections.abc import Iterator
-from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
-from _segments import PROJECT_DIR, build, copy_project, members, project_dir
+from _demo import DemoWarehouse, staged_rows
+from _segments import members, project_dir
 from _segments_eval import Evaluator
 
 from segmentation.compiler.sources import load_definitions
 from segmentation.language.model import Segment
-from segmentation_dev import demo_data
 
 pytestmark = pytest.mark.slow
 
 AS_OF = dt.date(2026, 11, 22)
-TIMESTAMPS = ("created_at", "updated_at", "consent_updated_at", "company.created_at")
+
+
+@pytest.fixture(scope="module")
+def pg_template(demo_segments: DemoWarehouse) -> str:
+    """A copy of the shared demo build (tests/_demo.py): 3 accounts, 3000 contacts, the
+    shipped definitions built for AS_OF."""
+    assert demo_segments.dates == (AS_OF,)
+    return demo_segments.database
 
 
 @pytest.fixture(scope="module")
 def demo(
-    pg_database: str, tmp_path_factory: pytest.TempPathFactory
+    pg_database: str, demo_segments: DemoWarehouse
 ) -> Iterator[tuple[list[Segment], list[dict]]]:
-    project = copy_project(tmp_path_factory.mktemp("segments_demo") / "project")
-    shutil.rmtree(project / "segment_defs")
-    shutil.copytree(PROJECT_DIR / "segment_defs", project / "segment_defs")
-    demo_data.load(accounts=3, contacts=3000, seed=7, anchor=AS_OF, dbname=pg_database)
-    with psycopg.connect(dbname=pg_database, autocommit=True) as db, project_dir(project):
-        build(AS_OF.isoformat())
-        segments = load_definitions(None, None).segments
-        cur = db.execute(
-            'select c.*, a.timezone, co.company_name as "company.company_name", '
-            'co.employee_count as "company.employee_count", '
-            'co.annual_revenue as "company.annual_revenue", '
-            'co.created_at as "company.created_at" '
-            "from segments_staging.stg_crm__contacts as c "
-            "join segments_staging.stg_crm__accounts as a using (account_id) "
-            "left join segments_audit.int_segment_primary_companies as co "
-            "using (account_id, contact_id)"
-        )
-        names = [d.name for d in cur.description]
-        rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
-        for row in rows:
-            for column in TIMESTAMPS:
-                if row[column] is not None:
-                    row[column] = row[column].astimezone(ZoneInfo(row["timezone"])).date()
-        yield segments, rows
+    with (
+        psycopg.connect(dbname=pg_database, autocommit=True) as db,
+        project_dir(demo_segments.project),
+    ):
+        yield load_definitions(None, None).segments, staged_rows(db)
 
 
 def expected(segment: Segment, rows: list[dict], account: str) -> set[str]:

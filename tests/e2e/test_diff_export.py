@@ -1,6 +1,7 @@
 """`segments diff` and `segments export` on a real pipeline run over small demo data.
 
-The module runs the pipeline once in a project copy, then: exports (csv, xlsx, parquet, one
+The module reads a copy of the shared demo warehouse (tests/_demo.py: the pipeline run once),
+with a project copy of the shipped definitions, then: exports (csv, xlsx, parquet, one
 channel) equal the serving rows; a changed, a new and a removed definition are diffed and
 their entered/exited contacts equal an independent SQL computation, while serving stays
 byte-for-byte unchanged; a stale segment is refused unless --allow-stale.
@@ -8,9 +9,7 @@ byte-for-byte unchanged; a stale segment is refused unless --allow-stale.
 
 from __future__ import annotations
 
-import contextlib
 import csv
-import datetime as dt
 import io
 import json
 import shutil
@@ -21,20 +20,20 @@ import psycopg
 import pyarrow.parquet as pq
 import pytest
 from _activity import project_copy
+from _demo import D1, DemoWarehouse
 from _publish import fingerprint
 from _segments import PROJECT_DIR
 from openpyxl import load_workbook
 
 from segmentation.cli import main as cli
-from segmentation.errors import ExportError, QuarantineError
+from segmentation.errors import ExportError
 from segmentation.steps import export as export_step
 from segmentation.steps import pipeline
 from segmentation.steps import publish as publish_step
-from segmentation_dev import demo_data
 
 pytestmark = pytest.mark.slow
 
-AS_OF = dt.date(2026, 11, 22)
+AS_OF = D1
 # whatsapp_reachable (a template: both accounts) becomes a rule the test can write in SQL.
 CHANGED_WHERE = """\
 where:
@@ -60,17 +59,21 @@ CANDIDATE_SQL = {
 
 
 @pytest.fixture(scope="module")
+def pg_template(demo_day1: DemoWarehouse) -> str:
+    """A copy of the shared demo warehouse (tests/_demo.py): the shipped definitions run
+    once for AS_OF (a quarantined segment published the rest)."""
+    assert demo_day1.dates == (AS_OF,)
+    return demo_day1.database
+
+
+@pytest.fixture(scope="module")
 def project(
     pg_database: str, gx_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Path]:
-    """A project copy with the shipped definitions, run once for AS_OF (published)."""
+    """A project copy with the shipped definitions, which the tests change."""
     with project_copy(tmp_path_factory.mktemp("diff") / "project") as target:
         shutil.rmtree(target / "segment_defs")
         shutil.copytree(PROJECT_DIR / "segment_defs", target / "segment_defs")
-        demo_data.load(accounts=2, contacts=600, seed=5, anchor=AS_OF, dbname=pg_database)
-        # A quarantined segment publishes the rest all the same; bounds are not the point.
-        with contextlib.suppress(QuarantineError):
-            pipeline.run(AS_OF, "manual__diff_export", allow_rewind=True)
         yield target
 
 

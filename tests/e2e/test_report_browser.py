@@ -1,15 +1,14 @@
-"""The report in a real headless browser: the pipeline runs on small demo data for two as-of
-dates, `build_report` writes the site, and Debian's chromium (driven by Playwright's Python
-API, pointed at the executable: never `playwright install`) opens the index, a segment page,
-an account page and a priority group page from file:// URLs with every other request
-blocked. Each chart container must hold a drawn SVG, the console must show no error, no
-request may fail, and a hostile segment name and description must stay text. Screenshots
-are saved under .local/artifacts/report/ (git-ignored)."""
+"""The report in a real headless browser: on a copy of the shared demo warehouse (the
+pipeline run on small demo data for two as-of dates, tests/_demo.py), `build_report` writes
+the site, and Debian's chromium (driven by Playwright's Python API, pointed at the
+executable: never `playwright install`) opens the index, a segment page, an account page and
+a priority group page from file:// URLs with every other request blocked. Each chart
+container must hold a drawn SVG, the console must show no error, no request may fail, and a
+hostile segment name and description must stay text. Screenshots are saved under
+.local/artifacts/report/ (git-ignored)."""
 
 from __future__ import annotations
 
-import contextlib
-import datetime as dt
 import os
 import shutil
 from collections.abc import Iterator
@@ -18,16 +17,16 @@ from typing import Any
 
 import psycopg
 import pytest
+from _demo import D1, D2, DemoWarehouse
+from _segments import project_dir
 
-from segmentation.errors import QuarantineError
-from segmentation.steps import pipeline, report
-from segmentation_dev import demo_data
+from segmentation.steps import report
 
 pytestmark = pytest.mark.slow
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 ARTIFACTS = PROJECT_DIR / ".local" / "artifacts" / "report"
-DATES = (dt.date(2026, 11, 20), dt.date(2026, 11, 21))
+DATES = (D1, D2)
 HOSTILE_NAME = '<img src=x onerror="window.__xss = 1">Hostile <b>name</b></script>'
 HOSTILE_DESCRIPTION = "<script>window.__xss = 2</script>& more"
 BROWSER_ARGS = [
@@ -63,12 +62,17 @@ def chromium() -> str:
 
 
 @pytest.fixture(scope="module")
-def site(pg_database: str, gx_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    demo_data.load(accounts=2, contacts=600, seed=7, anchor=DATES[-1])
-    for as_of in DATES:
-        # Small demo segments may leave their bounds (quarantined): the rest publish.
-        with contextlib.suppress(QuarantineError):
-            pipeline.run(as_of=as_of, run_id=f"report-test-{as_of}")
+def pg_template(demo_day2: DemoWarehouse) -> str:
+    """A copy of the shared demo warehouse (tests/_demo.py), run for both DATES (quarantined
+    segments published the rest)."""
+    assert demo_day2.dates == DATES
+    return demo_day2.database
+
+
+@pytest.fixture(scope="module")
+def site(
+    pg_database: str, demo_day2: DemoWarehouse, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
     with psycopg.connect(autocommit=True) as conn:
         # The catalogue's name and description reach serving from YAML: make one hostile.
         conn.execute(
@@ -76,7 +80,8 @@ def site(pg_database: str, gx_dir: Path, tmp_path_factory: pytest.TempPathFactor
             "where account_id = 'acme' and segment_key = 'whatsapp_reachable'",
             (HOSTILE_NAME, HOSTILE_DESCRIPTION),
         )
-    index = report.build_report(tmp_path_factory.mktemp("report") / "site")
+    with project_dir(demo_day2.project):  # the compiled plan of the runs
+        index = report.build_report(tmp_path_factory.mktemp("report") / "site")
     return index.parent
 
 

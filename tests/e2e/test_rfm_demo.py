@@ -5,23 +5,17 @@ what Broadcast reads. The oracle comparison on a fixture is tests/dbt/test_rfm.p
 
 from __future__ import annotations
 
-import contextlib
-import datetime as dt
 from collections.abc import Iterator
-from pathlib import Path
 
 import psycopg
 import pytest
-from _publish import free_lease
+from _demo import D1, DemoWarehouse
 
-from segmentation.errors import QuarantineError
 from segmentation.language.rfm import RFM_SEGMENTS
-from segmentation.steps import definitions, pipeline
-from segmentation_dev import demo_data
 
 pytestmark = pytest.mark.slow
 
-AS_OF = dt.date(2026, 11, 20)
+AS_OF = D1
 
 # Staged contacts that existed on the as-of date (segment members and RFM see only those).
 EXISTING = (
@@ -33,17 +27,17 @@ EXISTING = (
 
 
 @pytest.fixture(scope="module")
-def ran(pg_database: str, gx_dir: Path) -> Iterator[psycopg.Connection]:
+def pg_template(demo_day1: DemoWarehouse) -> str:
+    """A copy of the shared demo warehouse (tests/_demo.py): 2 accounts, 2000 contacts,
+    run through the whole pipeline for AS_OF (quarantined segments published the rest)."""
+    assert demo_day1.dates[-1] == AS_OF
+    return demo_day1.database
+
+
+@pytest.fixture(scope="module")
+def ran(pg_database: str) -> Iterator[psycopg.Connection]:
     with psycopg.connect(dbname=pg_database, autocommit=True) as db:
-        free_lease(db)
-        demo_data.load(accounts=2, contacts=2000, seed=7, anchor=AS_OF, dbname=pg_database)
-        # Quarantined segments publish all the same; the demo data's bounds are not the point.
-        try:
-            with contextlib.suppress(QuarantineError):
-                pipeline.run(AS_OF, "manual__rfm_demo", allow_rewind=True)
-            yield db
-        finally:
-            definitions.sync_generated()
+        yield db
 
 
 def test_every_staged_contact_has_one_rfm_row(ran: psycopg.Connection) -> None:
