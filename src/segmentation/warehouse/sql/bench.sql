@@ -45,14 +45,9 @@ from pg_tables
 where schemaname = %(schema)s and tablename like 'stg\_%%'
 order by tablename;
 
--- name: all_tables
-select tablename
-from pg_tables
-where schemaname = %(schema)s
-order by tablename;
-
--- name: truncate
-truncate {bench_table};
+-- name: drop_serving
+drop schema if exists {serving} cascade;
+drop schema if exists {history} cascade;
 
 -- name: scan
 select count(*) from {bench_table};
