@@ -17,6 +17,10 @@ DEMO_ACCOUNTS ?= 3
 DEMO_CONTACTS ?= 20000
 DEMO_SEED ?= 7
 DEMO_DAYS ?= 7
+# `make bench`: issue 10's scale data set (docs/performance.md); smaller with BENCH_CONTACTS=.
+BENCH_ACCOUNTS ?= 5
+BENCH_CONTACTS ?= 1000000
+BENCH_SEED ?= 7
 
 .PHONY: help setup postgres browser db demo test test-fast pytest lint format bench clean
 
@@ -82,7 +86,8 @@ format: setup postgres
 	$(BIN)/sqlfluff fix --templater placeholder src/segmentation/warehouse/sql
 
 bench: setup postgres
-	$(DB_ENV) && $(BIN)/python -m segmentation_dev.bench
+	$(DB_ENV) && $(BIN)/python -m segmentation_dev.bench --accounts $(BENCH_ACCOUNTS) \
+		--contacts $(BENCH_CONTACTS) --seed $(BENCH_SEED) $(ARGS)
 
 clean:
 	-$(BIN)/segments db down

@@ -4,7 +4,13 @@ Timings never live in tests (machines are noisy); here two ways of doing the sam
 back to back on the same data and server, so their ratio means something even when the
 absolute numbers don't. Each benchmark runs in its own scratch database.
 
-Run: `make bench` or `python -m segmentation_dev.bench [--contacts N] [--only NAME]`.
+`scale` (segmentation_dev.bench_scale) is issue 10's set: every figure against the physical
+floor, on the scale data set (--accounts x --contacts, seed --seed; default 5 x 1M, seed
+7), with its ratios printed and written to bench/results.json. The other benchmarks are
+side-by-side comparisons on their own smaller data (--compare-contacts).
+
+Run: `make bench [BENCH_CONTACTS=N BENCH_ACCOUNTS=N]` or
+`python -m segmentation_dev.bench [--contacts N] [--accounts N] [--only NAME]`.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from typing import Any
 
 from psycopg import sql
 
+from segmentation import settings
 from segmentation.steps import pipeline
 from segmentation.warehouse import bootstrap, database
 from segmentation.warehouse.dbt_runner import run_dbt
@@ -377,29 +384,69 @@ def bench_cluster(contacts: int) -> Comparison:
     )
 
 
+def bench_scale(args: argparse.Namespace) -> list[str]:
+    """Issue 10's figures and ratios (segmentation_dev.bench_scale)."""
+    from segmentation_dev import bench_scale as scale
+
+    config = scale.Scale(
+        accounts=args.accounts,
+        contacts=args.contacts,
+        seed=args.seed,
+        as_of=dt.date(2026, 11, 22),
+        days=args.days,
+        target=args.preview_target,
+    )
+    scale.run(config, Path(args.out) if args.out else None)
+    return []
+
+
 BENCHMARKS: dict[str, Callable[[argparse.Namespace], Comparison]] = {
-    "contact_load": lambda args: bench_contact_load(args.contacts),
-    "segment_features": lambda args: bench_segment_features(args.contacts),
+    "contact_load": lambda args: bench_contact_load(args.compare_contacts),
+    "segment_features": lambda args: bench_segment_features(args.compare_contacts),
     "export_1m": lambda args: bench_export(args.export_rows),
-    "preview_1": lambda args: bench_preview(args.contacts),
+    "preview_1": lambda args: bench_preview(args.compare_contacts),
     "cluster_1m": lambda args: bench_cluster(args.cluster_contacts),
 }
+# Issue 10's figures print their own table as they go.
+SCALE = {"scale": bench_scale}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m segmentation_dev.bench", description=__doc__)
-    parser.add_argument("--contacts", type=int, default=20000)
+    parser.add_argument(
+        "--contacts", type=int, default=1_000_000, help="contacts of the scale data set"
+    )
+    parser.add_argument("--accounts", type=int, default=5, help="accounts of the scale data set")
+    parser.add_argument("--seed", type=int, default=7, help="seed of the scale data set")
+    parser.add_argument(
+        "--days", type=int, default=3, help="daily runs after the first (fewer when one is slow)"
+    )
+    parser.add_argument("--preview-target", default="globex/loyal_buyers")
+    parser.add_argument(
+        "--out",
+        default=str(settings.project_dir() / "bench" / "results.json"),
+        help="where the scale figures go ('' for nowhere)",
+    )
+    parser.add_argument(
+        "--compare-contacts",
+        type=int,
+        default=20000,
+        help="contacts of the side-by-side comparisons (contact_load, segment_features, preview_1)",
+    )
     parser.add_argument(
         "--export-rows", type=int, default=1_000_000, help="members of the exported segment"
     )
     parser.add_argument(
         "--cluster-contacts", type=int, default=1_000_000, help="contacts of the clustered account"
     )
-    parser.add_argument("--only", choices=sorted(BENCHMARKS), action="append")
+    parser.add_argument("--only", choices=sorted([*BENCHMARKS, *SCALE]), action="append")
     args = parser.parse_args(argv)
     localpg.ensure_server()
-    for name in args.only or BENCHMARKS:
-        print("\n".join(BENCHMARKS[name](args).lines()), flush=True)
+    for name in args.only or [*BENCHMARKS, *SCALE]:
+        if name in SCALE:
+            SCALE[name](args)
+        else:
+            print("\n".join(BENCHMARKS[name](args).lines()), flush=True)
     return 0
 
 

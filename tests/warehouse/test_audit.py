@@ -70,6 +70,26 @@ def test_duplicate_membership_is_a_global_failure(cand: psycopg.Connection) -> N
     assert any("membership_integrity" in f and "at most once" in f for f in result.global_failures)
 
 
+def test_duplicates_are_named_and_counted_from_the_summary(cand: psycopg.Connection) -> None:
+    # The checks read audit_membership_summary (one row per segment), yet name each contact.
+    add_segment(cand, "acme", "vip", ["c0", "c1", "c1", "c2", "c2", "c2"])
+    add_segment(cand, "globex", "vip", ["g0", None])  # type: ignore[list-item]
+
+    result = _audit()
+
+    duplicates = [f for f in result.global_failures if "at most once" in f]
+    assert len(duplicates) == 1
+    assert "2 unexpected row(s)" in duplicates[0]
+    assert "contact_id=c1" in duplicates[0] and "contact_id=c2" in duplicates[0]
+    nulls = [f for f in result.global_failures if "null contact_id" in f]
+    assert len(nulls) == 1 and "segment_key=vip" in nulls[0] and "null_contacts=1" in nulls[0]
+    summary = cand.execute(
+        "select account_id, member_rows, duplicate_members, null_contacts "
+        "from segments_audit.audit_membership_summary order by 1"
+    ).fetchall()
+    assert summary == [("acme", 6, 2, 0), ("globex", 2, 0, 1)]
+
+
 def test_cross_tenant_and_deleted_members_are_global_failures(cand: psycopg.Connection) -> None:
     # g0 is globex's contact; x9 is not a staged contact at all (e.g. soft-deleted).
     add_segment(cand, "acme", "vip", ["c0", "g0", "x9"])

@@ -16,7 +16,14 @@ candidate, so every GX asset exists even when optional relations (exclusive grou
   receive, derived from membership and staged contacts by the publish rule: consent true
   for the channel and an address present. The audit then checks consent and address format;
 - audit_expected_segments: the enabled segments the definitions declare (int_segment_scopes,
-  sql/audit.sql, query `expected`), so a missing catalogue row is caught.
+  sql/audit.sql, query `expected`), so a missing catalogue row is caught;
+- audit_membership_summary and audit_recipients_summary: the two large relations (the
+  membership, its recipients) summarised per segment (and channel) in one pass each: rows,
+  nulls, duplicates, foreign members, missing consent, invalid addresses, each with a
+  sample of its offenders' contact ids. GX checks these, so no suite reads the candidate
+  row by row (issue 10: an audit of 13.6M rows took 8 minutes that way).
+
+The derived tables are unlogged: every audit rebuilds them.
 
 Failures of suite `segment_bounds` quarantine single segments. Any other failure is global:
 when every row it reports names an account (duplicates, consent, addresses, a missing
@@ -248,6 +255,8 @@ def prepare_relations(
             recipients=recipients,
         )
         _run(conn, "expected")
+        _run(conn, "membership_summary", {"sample": GX_MAX_DETAIL_ROWS})
+        _run(conn, "recipients_summary", {"sample": GX_MAX_DETAIL_ROWS})
     return prints
 
 

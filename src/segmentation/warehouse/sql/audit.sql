@@ -1,5 +1,7 @@
 -- The audit_* tables the GX checkpoint validates (segmentation.audit), derived from the
 -- candidate in one transaction. Schemas are filled in by psycopg.sql; values are bound.
+-- They are unlogged: scratch tables rebuilt by every audit, so writing them needs no WAL
+-- (a crash empties them, and the next audit rebuilds them). Serving stays logged.
 
 -- name: sizes
 -- One row per enabled catalogue segment: its member count, its bounds, the change floor
@@ -9,7 +11,7 @@
 -- judge (suite segment_bounds); min_members and max_members still do.
 drop table if exists {audit}.audit_candidate_sizes;
 
-create table {audit}.audit_candidate_sizes as
+create unlogged table {audit}.audit_candidate_sizes as
 with m as (
     select
         account_id,
@@ -51,7 +53,7 @@ where account_id = %(account_id)s and segment_key = %(segment_key)s;
 -- Group assignments with the group's `exclusive` flag.
 drop table if exists {audit}.audit_group_assignments;
 
-create table {audit}.audit_group_assignments as
+create unlogged table {audit}.audit_group_assignments as
 select
     ga.account_id::text as account_id,
     ga.group_key::text as group_key,
@@ -66,7 +68,7 @@ left join {audit}.int_group_catalogue as gc
 -- The group relations have not been built: no assignments.
 drop table if exists {audit}.audit_group_assignments;
 
-create table {audit}.audit_group_assignments (
+create unlogged table {audit}.audit_group_assignments (
     account_id text,
     group_key text,
     contact_id text,
@@ -80,7 +82,7 @@ create table {audit}.audit_group_assignments (
 -- consent and address_valid, guarding that contract.
 drop table if exists {audit}.audit_candidate_recipients;
 
-create table {audit}.audit_candidate_recipients as
+create unlogged table {audit}.audit_candidate_recipients as
 select
     r.account_id,
     r.segment_key,
@@ -97,9 +99,81 @@ from ({recipients}) as r;
 -- A declared segment without an enabled catalogue row then fails suite membership_integrity.
 drop table if exists {audit}.audit_expected_segments;
 
-create table {audit}.audit_expected_segments as
+create unlogged table {audit}.audit_expected_segments as
 select
     account_id,
     segment_key
 from {audit}.int_segment_scopes
 where enabled;
+
+-- name: membership_summary
+-- The membership checked in one pass, per segment, instead of row by row in GX: the rows,
+-- contact_ids that are null, contacts listed more than once, and members that are not a
+-- staged (so not deleted) contact of the same account. Each kind of offender keeps a
+-- sample of its contact ids (as many as GX reports rows), so a failure still names them.
+drop table if exists {audit}.audit_membership_summary;
+
+create unlogged table {audit}.audit_membership_summary as
+with per_contact as (
+    select
+        account_id,
+        segment_key,
+        contact_id,
+        count(*) as copies
+    from {audit}.segment_memberships
+    group by account_id, segment_key, contact_id
+),
+
+checked as (
+    select
+        p.account_id,
+        p.segment_key,
+        p.contact_id,
+        p.copies,
+        c.contact_id is null as foreign_member
+    from per_contact as p
+    left join {staging}.stg_crm__contacts as c
+        on p.account_id = c.account_id and p.contact_id = c.contact_id
+)
+
+select
+    account_id,
+    segment_key,
+    sum(copies)::bigint as member_rows,
+    coalesce(sum(copies) filter (where contact_id is null), 0)::bigint as null_contacts,
+    count(*) filter (where copies > 1) as duplicate_members,
+    (array_agg(contact_id order by contact_id) filter (where copies > 1))[
+        1:%(sample)s
+    ] as duplicate_sample,
+    count(*) filter (where foreign_member) as foreign_members,
+    (array_agg(contact_id order by contact_id) filter (where foreign_member))[
+        1:%(sample)s
+    ] as foreign_sample
+from checked
+group by account_id, segment_key;
+
+-- name: recipients_summary
+-- The recipients checked per (segment, channel) in one pass over audit_candidate_recipients,
+-- with a sample of the offending contacts of each check.
+drop table if exists {audit}.audit_recipients_summary;
+
+create unlogged table {audit}.audit_recipients_summary as
+select
+    account_id,
+    segment_key,
+    channel,
+    count(*) as recipients,
+    count(*) filter (where address is null) as null_addresses,
+    (array_agg(contact_id order by contact_id) filter (where address is null))[
+        1:%(sample)s
+    ] as null_address_sample,
+    count(*) filter (where consent is not true) as without_consent,
+    (array_agg(contact_id order by contact_id) filter (where consent is not true))[
+        1:%(sample)s
+    ] as without_consent_sample,
+    count(*) filter (where address_valid is not true) as invalid_addresses,
+    (array_agg(contact_id order by contact_id) filter (where address_valid is not true))[
+        1:%(sample)s
+    ] as invalid_address_sample
+from {audit}.audit_candidate_recipients
+group by account_id, segment_key, channel;
