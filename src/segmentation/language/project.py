@@ -12,7 +12,7 @@ from pathlib import Path
 
 from segmentation.language.grammar import parse_text
 from segmentation.language.issues import Issue, Issues, Loc
-from segmentation.language.model import Segment
+from segmentation.language.model import TEMPLATE_DIR, Segment
 from segmentation.language.regex import RegexCheck, offline_regex_check
 from segmentation.language.suggest import did_you_mean
 
@@ -92,7 +92,7 @@ def load_definitions(
             result.issues.add(Loc(file), f"cannot read the file: {exc}")
             continue
         segment, file_issues = parse_text(
-            text, file, path, path.parent.name, regex_check=regex_check
+            text, file, path, _account_dir(layout, path), regex_check=regex_check
         )
         result.issues.extend(file_issues)
         if segment is not None:
@@ -102,6 +102,18 @@ def load_definitions(
         _check_accounts(result, accounts)
     result.segments.sort(key=lambda s: (s.account, s.key))
     return result
+
+
+def _account_dir(layout: Layout, path: Path) -> str:
+    """The folder that says whose definition a file is: its parent, except that anything
+    below segment_defs/_all/ (such as the generated _all/bench/) is a template."""
+    try:
+        parts = path.resolve().relative_to(layout.defs_dir.resolve()).parts
+    except ValueError:
+        parts = ()
+    if len(parts) > 2 and parts[0] == TEMPLATE_DIR:
+        return TEMPLATE_DIR
+    return path.parent.name
 
 
 def _check_unique(result: DefinitionSet) -> None:
