@@ -45,7 +45,7 @@ OWN = {
     # an override of a template that later templates refer to: for globex they read this
     "globex/bench_007": """
         where:
-          all:
+          any:
             - {field: lifecycle_stage, op: eq, value: customer}
             - {in_segment: bench_own_refs}
         """,
