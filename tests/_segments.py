@@ -26,6 +26,7 @@ BUILD_SELECT = [
     "features",  # per-contact activity features (has:) that segment models join
     "path:models/analytics/rfm",  # rfm_scores, which segments on rfm.* fields join
     "tag:segment",
+    "tag:segment_pass",  # the one-pass models the seg__ views read (segment_strategy)
     "segment_memberships",
     "segment_catalogue",
 ]

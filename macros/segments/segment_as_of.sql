@@ -11,6 +11,6 @@
         {%- endif -%}
         cast('{{ text }}' as date)
     {%- else -%}
-        cast((cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S") }}+00' as timestamptz) at time zone {{ timezone_column }}) as date)
+        {{ segment_to_local_date("cast('" ~ run_started_at.strftime("%Y-%m-%d %H:%M:%S") ~ "+00' as timestamptz)", timezone_column) }}
     {%- endif -%}
 {%- endmacro %}

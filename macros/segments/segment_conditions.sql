@@ -81,7 +81,17 @@
     {%- endif -%}
 {%- endmacro %}
 
+{#- A custom field read from the jsonb custom_fields column (adapter-specific: JSON access
+    differs per engine; docs/scaling.md). -#}
 {% macro segment_custom_field_sql(column, key, type) -%}
+    {{ return(adapter.dispatch('segment_custom_field_sql', 'segmentation')(column, key, type)) }}
+{%- endmacro %}
+
+{% macro default__segment_custom_field_sql(column, key, type) -%}
+    {{ exceptions.raise_compiler_error("segment_custom_field_sql: no implementation for adapter '" ~ adapter.type() ~ "' (docs/scaling.md)") }}
+{%- endmacro %}
+
+{% macro postgres__segment_custom_field_sql(column, key, type) -%}
     {%- set value = "(" ~ column ~ " -> '" ~ key ~ "')" -%}
     {%- set text = "(" ~ column ~ " ->> '" ~ key ~ "')" -%}
     {%- if type == 'string' -%}

@@ -12,6 +12,9 @@
     segment_preview_sql (segment_preview.sql) evaluates the same definition through the
     same two macros, segment_inputs and segment_candidates, with its own `inputs`. -#}
 {% macro segment_model(definition) -%}
+{%- if segment_strategy() == 'one_pass' and definition.pass is defined -%}
+{{ segment_pass_view(definition) }}
+{%- else -%}
 with
 
 {{ segment_inputs(definition) }}
@@ -28,6 +31,7 @@ final as (
 )
 
 select * from final
+{%- endif -%}
 {%- endmacro %}
 
 {#- The CTEs as_of, contacts and (when company fields are read) primary_companies, each
@@ -70,8 +74,9 @@ primary_companies as (
 
 {#- The FROM and WHERE of the candidates: the contact c, its as-of row a, the primary
     company co and the feature models feat_<object>, keeping contacts that existed on the
-    as-of date. The caller appends `and <condition>` (or nothing). -#}
-{% macro segment_candidates(definition, inputs=none) -%}
+    as-of date. The caller appends `and <condition>` (or nothing). `extra_joins`: more
+    joins written by segment_pass (its template scopes and imported columns). -#}
+{% macro segment_candidates(definition, inputs=none, extra_joins='') -%}
     {%- set entities = definition.entities | default(['contact']) -%}
     {%- set inputs = inputs or {} %}
     from contacts as c
@@ -97,6 +102,7 @@ primary_companies as (
             and a.as_of_date = cl.as_of
     {%- endif %}
     {{- feature_joins(definition.activity_objects | default([]), inputs.features if inputs.features is defined else none) }}
+    {{- extra_joins }}
     where
         (c.created_at is null or {{ segment_local_date('c.created_at') }} <= a.as_of_date)
 {%- endmacro %}

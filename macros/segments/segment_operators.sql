@@ -44,7 +44,72 @@
 {#- A timestamp as its calendar date in the account's timezone (a.timezone): timestamps
     compare by that date, against dates and the as-of date. -#}
 {% macro segment_local_date(column) -%}
-    cast(({{ column }} at time zone a.timezone) as date)
+    {{ segment_to_local_date(column, 'a.timezone') }}
+{%- endmacro %}
+
+{#- Adapter-specific SQL of the segment layer (docs/scaling.md): each is one
+    adapter.dispatch macro; postgres__ is what runs here, default__ says what another
+    engine's adapter must supply. -#}
+
+{#- The calendar date of a timestamp in a timezone (both SQL expressions). -#}
+{% macro segment_to_local_date(timestamp_sql, timezone_sql) -%}
+    {{ return(adapter.dispatch('segment_to_local_date', 'segmentation')(timestamp_sql, timezone_sql)) }}
+{%- endmacro %}
+
+{% macro postgres__segment_to_local_date(timestamp_sql, timezone_sql) -%}
+    cast(({{ timestamp_sql }} at time zone {{ timezone_sql }}) as date)
+{%- endmacro %}
+
+{% macro default__segment_to_local_date(timestamp_sql, timezone_sql) -%}
+    {{ exceptions.raise_compiler_error("segment_to_local_date: no implementation for adapter '" ~ adapter.type() ~ "' (docs/scaling.md)") }}
+{%- endmacro %}
+
+{#- A date plus n units (days, weeks, months, years; n an SQL integer expression), with
+    month-end clamping (31 March minus one month is 28/29 February). -#}
+{% macro segment_date_add(date_sql, unit, n_sql) -%}
+    {%- if unit not in ('days', 'weeks', 'months', 'years') -%}
+        {{ exceptions.raise_compiler_error("segment_date_add: bad unit " ~ (unit | string)) }}
+    {%- endif -%}
+    {{ return(adapter.dispatch('segment_date_add', 'segmentation')(date_sql, unit, n_sql)) }}
+{%- endmacro %}
+
+{% macro postgres__segment_date_add(date_sql, unit, n_sql) -%}
+    cast({{ date_sql }} + make_interval({{ unit }} => {{ n_sql }}) as date)
+{%- endmacro %}
+
+{% macro default__segment_date_add(date_sql, unit, n_sql) -%}
+    {{ exceptions.raise_compiler_error("segment_date_add: no implementation for adapter '" ~ adapter.type() ~ "' (docs/scaling.md)") }}
+{%- endmacro %}
+
+{#- `matches`: x against a regular expression literal (PostgreSQL's ARE dialect; the
+    compiler checks patterns with PostgreSQL). -#}
+{% macro segment_regex_match(x, pattern_sql) -%}
+    {{ return(adapter.dispatch('segment_regex_match', 'segmentation')(x, pattern_sql)) }}
+{%- endmacro %}
+
+{% macro postgres__segment_regex_match(x, pattern_sql) -%}
+    {{ x }} ~ {{ pattern_sql }}
+{%- endmacro %}
+
+{% macro default__segment_regex_match(x, pattern_sql) -%}
+    {{ exceptions.raise_compiler_error("segment_regex_match: no implementation for adapter '" ~ adapter.type() ~ "' (docs/scaling.md)") }}
+{%- endmacro %}
+
+{#- Array conditions on a text array: `any` (shares an element with the list) or `all`
+    (holds every element of it); values_sql is a list of text literals. -#}
+{% macro segment_array_has(x, mode, values_sql) -%}
+    {%- if mode not in ('any', 'all') -%}
+        {{ exceptions.raise_compiler_error("segment_array_has: bad mode " ~ (mode | string)) }}
+    {%- endif -%}
+    {{ return(adapter.dispatch('segment_array_has', 'segmentation')(x, mode, values_sql)) }}
+{%- endmacro %}
+
+{% macro postgres__segment_array_has(x, mode, values_sql) -%}
+    {{ x }} {{ '&&' if mode == 'any' else '@>' }} cast(array[{{ values_sql }}] as text [])
+{%- endmacro %}
+
+{% macro default__segment_array_has(x, mode, values_sql) -%}
+    {{ exceptions.raise_compiler_error("segment_array_has: no implementation for adapter '" ~ adapter.type() ~ "' (docs/scaling.md)") }}
 {%- endmacro %}
 
 {#- Text and numbers. `type` is the field type; list and array elements are text. -#}
@@ -78,7 +143,7 @@
 
 {#- A POSIX regular expression (checked by the compiler to be valid for PostgreSQL). -#}
 {% macro segment_op__matches(x, value, type) -%}
-    {{ x }} ~ {{ segment_literal(value, 'string') }}
+    {{ segment_regex_match(x, segment_literal(value, 'string')) }}
 {%- endmacro %}
 
 {% macro segment_op__gt(x, value, type) -%}
@@ -139,8 +204,8 @@
 {% macro segment_op__anniversary_within_next(x, value, type) -%}
     {%- set as_of = 'a.as_of_date' -%}
     {%- set years = "cast(extract(year from " ~ as_of ~ ") - extract(year from " ~ x ~ ") as integer)" -%}
-    {%- set this_year = "cast(" ~ x ~ " + make_interval(years => " ~ years ~ ") as date)" -%}
-    {%- set next_year = "cast(" ~ x ~ " + make_interval(years => " ~ years ~ " + 1) as date)" -%}
+    {%- set this_year = segment_date_add(x, 'years', years) -%}
+    {%- set next_year = segment_date_add(x, 'years', years ~ " + 1") -%}
     (case when {{ this_year }} >= {{ as_of }} then {{ this_year }} else {{ next_year }} end)
         <= {{ segment_shifted_date(as_of, value) }}
 {%- endmacro %}
@@ -156,11 +221,11 @@
 
 {#- Arrays (text[]): value is a list of text elements. -#}
 {% macro segment_op__contains_any(x, value, type) -%}
-    {{ x }} && cast(array[{{ segment_literal_list(value, 'string') }}] as text [])
+    {{ segment_array_has(x, 'any', segment_literal_list(value, 'string')) }}
 {%- endmacro %}
 
 {% macro segment_op__contains_all(x, value, type) -%}
-    {{ x }} @> cast(array[{{ segment_literal_list(value, 'string') }}] as text [])
+    {{ segment_array_has(x, 'all', segment_literal_list(value, 'string')) }}
 {%- endmacro %}
 
 {#- Every type: an empty string and an empty array are unset too. -#}
@@ -179,11 +244,19 @@
     {%- if duration.unit not in ('days', 'weeks', 'months', 'years') -%}
         {{ exceptions.raise_compiler_error("segment_shifted_date: bad unit " ~ (duration.unit | string)) }}
     {%- endif -%}
-    cast({{ date_sql }} + make_interval({{ duration.unit }} => {{ sign }} * {{ segment_literal(duration.n, 'integer') }}) as date)
+    {{ segment_date_add(date_sql, duration.unit, (sign | string) ~ " * " ~ segment_literal(duration.n, 'integer')) }}
 {%- endmacro %}
 
 {#- [start, end) of a calendar period around the as-of date. Weeks start on Monday. -#}
 {% macro segment_calendar_bounds(period) -%}
+    {{ return(adapter.dispatch('segment_calendar_bounds', 'segmentation')(period)) }}
+{%- endmacro %}
+
+{% macro default__segment_calendar_bounds(period) -%}
+    {{ exceptions.raise_compiler_error("segment_calendar_bounds: no implementation for adapter '" ~ adapter.type() ~ "' (docs/scaling.md)") }}
+{%- endmacro %}
+
+{% macro postgres__segment_calendar_bounds(period) -%}
     {%- set periods = {
         'today': ('day', 0), 'yesterday': ('day', -1), 'tomorrow': ('day', 1),
         'this_week': ('week', 0), 'last_week': ('week', -1), 'next_week': ('week', 1),

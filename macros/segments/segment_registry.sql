@@ -12,12 +12,23 @@
     {{ return({'segments': []}) }}
 {%- endmacro %}
 
-{#- Union of every built segment model: one row per (account, segment, contact). -#}
+{#- One row per (account, segment, contact): under segment_strategy one_pass (default) the
+    passes unpivoted (segment_pass_unpivot), under per_segment the union of every built
+    segment model. Registry entries (segments, passes) of an account in the dbt var
+    excluded_accounts are left out, so a failed account's models need not be built. -#}
 {% macro segment_membership_sql(registry) -%}
+    {%- set excluded = var('excluded_accounts', none) or [] -%}
+    {%- set one_pass = segment_strategy() == 'one_pass' and registry.passes is defined -%}
     {%- set built = [] -%}
-    {%- for segment in registry.segments if segment.enabled -%}
-        {%- do built.append(segment) -%}
-    {%- endfor -%}
+    {%- if one_pass -%}
+        {%- for item in registry.passes if item.scope not in excluded and item.outputs | length > 0 -%}
+            {%- do built.append(item) -%}
+        {%- endfor -%}
+    {%- else -%}
+        {%- for segment in registry.segments if segment.enabled and segment.account not in excluded -%}
+            {%- do built.append(segment) -%}
+        {%- endfor -%}
+    {%- endif -%}
     {%- if built | length == 0 %}
 select
     cast(null as text) as account_id,
@@ -26,6 +37,13 @@ select
     cast(null as date) as as_of_date,
     cast(null as text) as definition_hash
 where false
+    {%- elif one_pass -%}
+        {%- for item in built %}
+{{ segment_pass_unpivot(ref(item.model), item.outputs) }}
+            {%- if not loop.last %}
+union all
+            {%- endif -%}
+        {%- endfor -%}
     {%- else -%}
         {%- for segment in built %}
 select

@@ -16,7 +16,7 @@ from typing import Any
 import sqlparse
 
 from segmentation import settings
-from segmentation.compiler import features, sources
+from segmentation.compiler import features, onepass, sources
 from segmentation.compiler.plan import (
     PLAN_VERSION,
     CompiledPlan,
@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 
 PLAN_FILE = "segments_plan.json"
 # Generated relations in segments_audit: segment models and feature models.
-GENERATED_PREFIXES = ("seg__", features.MODEL_PREFIX)
+GENERATED_PREFIXES = ("seg__", onepass.PASS_PREFIX, features.MODEL_PREFIX)
 
 
 def plan_path() -> Path:
@@ -193,7 +193,9 @@ def current_plan() -> dict[str, Any]:
 
 def plan_models(plan: dict[str, Any]) -> set[str]:
     """The generated models a plan builds: segment models and the feature models."""
-    models = {s["model"] for s in plan["segments"] if s["enabled"]}
+    enabled = [s for s in plan["segments"] if s["enabled"]]
+    models = {s["model"] for s in enabled}
+    models |= {onepass.pass_model("*" if s["template"] else s["account"]) for s in enabled}
     return models | {features.feature_model(obj) for obj in plan["features"]}
 
 
@@ -289,13 +291,20 @@ def resolve_model(target: str, result: RenderResult) -> str:
 
 def explain(target: str, as_of: str | None = None, offline: bool = False) -> str:
     """The SQL that runs for `<account>/<key>`, compiled by dbt and formatted (one clause a
-    line, indented), so it reads in a terminal and diffs in a review."""
+    line, indented), so it reads in a terminal and diffs in a review.
+
+    It is the segment evaluated on its own (segment_strategy per_segment): a run computes
+    the same members inside its scope's pass (seg_pass__<scope>, one_pass), where the
+    model is a view over one column; the equivalence of the two is tested."""
     result = compile_definitions(offline=offline)
     model = resolve_model(target, result)
     database.connect().close()  # dbt compile connects: say so in one line when it can't
     # dbt would print the compiled SQL itself (and its log) to stdout: silence it.
     args = ["compile", "--select", model, "--log-level", "none"]
-    res = run_dbt(args, {"as_of": as_of} if as_of else None)
+    dbt_vars: dict[str, Any] = {"segment_strategy": "per_segment"}
+    if as_of:
+        dbt_vars["as_of"] = as_of
+    res = run_dbt(args, dbt_vars)
     for node_result in res.result.results:
         node = node_result.node
         if node.name == model:
