@@ -12,10 +12,13 @@
     {{ return({'segments': []}) }}
 {%- endmacro %}
 
-{#- Union of every built segment model: one row per (account, segment, contact). -#}
+{#- Union of every built segment model: one row per (account, segment, contact). An
+    account's own models are left out when it is in var `excluded_accounts` (failed earlier
+    in the run: they need not be built). -#}
 {% macro segment_membership_sql(registry) -%}
+    {%- set excluded = var('excluded_accounts', none) or [] -%}
     {%- set built = [] -%}
-    {%- for segment in registry.segments if segment.enabled -%}
+    {%- for segment in registry.segments if segment.enabled and segment.account not in excluded -%}
         {%- do built.append(segment) -%}
     {%- endfor -%}
     {%- if built | length == 0 %}
@@ -162,7 +165,8 @@ select * from final
 {%- endmacro %}
 
 {#- One row per (account, definition) in int_segment_scopes, with the definition's
-    catalogue columns (name, owner, bounds, ...). -#}
+    catalogue columns (name, owner, bounds, ...), for the run's accounts only (vars
+    accounts / excluded_accounts): the audit and publish see only those. -#}
 {% macro segment_catalogue_sql(registry) -%}
 with
 
@@ -196,6 +200,7 @@ final as (
         on
             scopes.model_name = definitions.model_name
             and scopes.is_template = definitions.is_template
+    where {{ segment_run_accounts_sql('scopes.account_id') }}
 )
 
 select * from final

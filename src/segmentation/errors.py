@@ -103,3 +103,22 @@ class NotStagedError(PreviewError):
 class ClusterError(SegmentationError):
     """The clustering step could not run for an account; that account's clusters for the
     date are unchanged (each account is written in one transaction)."""
+
+
+class ScheduleError(SegmentationError):
+    """The DAG could not decide which accounts a run refreshes (accounts due for different
+    as-of dates in one run, or an unknown account asked for); nothing was built."""
+
+
+class DbtNodesFailedError(DbtError):
+    """`dbt build` failed; `nodes` are the failed nodes (unique_id, tags, message), so the
+    build step can tell which account owns each failure."""
+
+    def __init__(self, message: str, nodes: list[dict[str, object]]) -> None:
+        super().__init__(message)
+        self.nodes = nodes
+
+
+class AccountFailedError(SegmentationError):
+    """Accounts of a run were not refreshed (an invalid definition of their own, a model of
+    theirs that failed); the others published. The message names each account and the cause."""

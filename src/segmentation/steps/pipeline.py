@@ -28,7 +28,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -38,7 +38,14 @@ from psycopg import sql
 
 from segmentation import settings
 from segmentation.compiler.render import RenderResult
-from segmentation.errors import AuditError, CandidateChangedError, DatabaseError, QuarantineError
+from segmentation.errors import (
+    AccountFailedError,
+    AuditError,
+    CandidateChangedError,
+    DatabaseError,
+    DbtNodesFailedError,
+    QuarantineError,
+)
 from segmentation.language.project import DefinitionSet
 from segmentation.steps import clusters, definitions
 from segmentation.steps import history as history_step
@@ -52,9 +59,20 @@ from segmentation.warehouse.dbt_runner import run_dbt
 log = logging.getLogger(__name__)
 
 
-def dbt_vars(as_of: dt.date | None) -> dict[str, Any]:
-    """dbt vars for a run. Without an as-of date each account uses today in its own timezone."""
-    return {"as_of": as_of.isoformat()} if as_of else {}
+def dbt_vars(
+    as_of: dt.date | None,
+    accounts: Sequence[str] | None = None,
+    excluded: Sequence[str] = (),
+) -> dict[str, Any]:
+    """dbt vars for a run. Without an as-of date each account uses today in its own timezone.
+    `accounts` (None: every account) minus `excluded` is the run's scope (int_segment_as_of,
+    segment_catalogue and the membership union read vars accounts / excluded_accounts)."""
+    result: dict[str, Any] = {"as_of": as_of.isoformat()} if as_of else {}
+    if accounts is not None:
+        result["accounts"] = sorted(accounts)
+    if excluded:
+        result["excluded_accounts"] = sorted(excluded)
+    return result
 
 
 def today(timezone: str | None = None) -> dt.date:
@@ -82,23 +100,96 @@ def build_staging(as_of: dt.date | None = None) -> Any:
 
 
 def validate(paths: list[str] | None = None) -> Any:
-    """Report the run's compiled plan: a bad definition raises DefinitionError naming
-    file:line. With `paths`, validate just those files (the rest is context)."""
+    """Report the run's compiled plan: a bad template raises DefinitionError naming
+    file:line; accounts whose own files are invalid are left out of the plan
+    (`failed_definitions`). With `paths`, validate just those files (the rest is context)."""
     if paths is not None:
         return definitions.validate(paths)
     return definitions.current_plan()
 
 
-def build(as_of: dt.date, run_id: str | None = None) -> Any:
-    """Render the definitions to dbt models, then `dbt build` (models + tests) for `as_of`.
+def failed_definitions(plan: Mapping[str, Any]) -> dict[str, str]:
+    """account -> cause, for the accounts whose own definition files (segment_defs/<account>/)
+    have errors: the plan leaves them out, the run skips them and fails naming them."""
+    return definitions.failed_definitions(dict(plan))
 
-    Everything lands in segments_staging / segments_audit; a failed model or test raises
-    DbtError and the serving schema is untouched. Takes the run lease for `run_id` (kept for
-    the run's next steps); without a run id, for this build only.
+
+def build(
+    as_of: dt.date,
+    run_id: str | None = None,
+    accounts: Sequence[str] | None = None,
+    failed: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """Render the definitions to dbt models, then `dbt build` (models + tests) for `as_of`
+    and `accounts` (None: every account). Returns account -> cause for every account that
+    cannot be published this run: `failed`, the accounts the plan left out for invalid
+    definitions, and the accounts whose own models or tests failed.
+
+    When nodes of one account fail, the build runs again with that account excluded (var
+    excluded_accounts, its models left out), so the others can publish. A failure no single
+    account owns (staging, a template or feature model, a mart) raises DbtError. Everything
+    lands in segments_staging / segments_audit; the serving schema is untouched. Takes the
+    run lease for `run_id` (kept for the run's next steps); without a run id, for this
+    build only.
     """
+    failed = dict(failed or {})
     with control.hold(as_of, run_id or manual_run_id(), keep=run_id is not None):
-        definitions.drop_stale_models(definitions.current_plan())
-        return run_dbt(["build", "--exclude", BUILD_EXCLUDE], dbt_vars(as_of))
+        plan = definitions.current_plan()
+        in_scope = None if accounts is None else set(accounts)
+        for account, cause in failed_definitions(plan).items():
+            if in_scope is None or account in in_scope:
+                failed.setdefault(account, cause)
+        definitions.drop_stale_models(plan)
+        owned = _own_models(plan)
+        while True:
+            left_out = sorted(m for a in failed for m in owned.get(a, ()))
+            args = ["build", "--exclude", BUILD_EXCLUDE, *left_out]
+            try:
+                run_dbt(args, dbt_vars(as_of, accounts, sorted(failed)))
+                return failed
+            except DbtNodesFailedError as exc:
+                causes = _failed_node_accounts(exc.nodes, owned)
+                if causes is None or not set(causes) - set(failed):
+                    raise
+                for account, cause in causes.items():
+                    failed.setdefault(account, cause)
+                log.warning(
+                    "dbt build of %s failed for account(s) %s; building again without them",
+                    as_of,
+                    ", ".join(sorted(causes)),
+                )
+
+
+def _own_models(plan: Mapping[str, Any]) -> dict[str, list[str]]:
+    """account -> the generated models of its own definitions (templates are nobody's)."""
+    owned: dict[str, list[str]] = {}
+    for seg in plan["segments"]:
+        if not seg["template"] and seg["enabled"]:
+            owned.setdefault(seg["account"], []).append(seg["model"])
+    return owned
+
+
+def _failed_node_accounts(
+    nodes: Sequence[Mapping[str, Any]], owned: Mapping[str, Sequence[str]]
+) -> dict[str, str] | None:
+    """account -> cause for failed dbt nodes that each belong to one account (a model tagged
+    `account:<id>`, one of its own models, or a test of such a model); None when any failed
+    node belongs to no single account."""
+    by_model = {model: account for account, models in owned.items() for model in models}
+    causes: dict[str, str] = {}
+    for node in nodes:
+        owners = {t.split(":", 1)[1] for t in node["tags"] if t.startswith("account:")}
+        owners.discard("*")
+        for uid in [node["unique_id"], *node.get("depends_on", [])]:
+            if uid.startswith("model."):
+                name = uid.rsplit(".", 1)[-1]
+                owners.add(by_model.get(name, "*"))
+        if len(owners) != 1 or "*" in owners:
+            return None
+        (account,) = owners
+        message = str(node["message"]).splitlines()[0] if node["message"] else "failed"
+        causes.setdefault(account, f"dbt: {node['unique_id']} failed: {message}")
+    return causes
 
 
 def audit(as_of: dt.date, run_id: str) -> AuditResult:
@@ -190,6 +281,16 @@ def finish(audit_result: AuditResult, run_id: str | None = None) -> None:
         )
 
 
+def raise_failed_accounts(failed: Mapping[str, str]) -> None:
+    """AccountFailedError naming each account the run left out and why (after the others
+    published)."""
+    if failed:
+        lines = "\n".join(f"  {account}: {cause}" for account, cause in sorted(failed.items()))
+        raise AccountFailedError(
+            f"{len(failed)} account(s) were not refreshed; they keep their last publish:\n{lines}"
+        )
+
+
 # The phases of `run`, in order, with what each does (for a progress display).
 STEPS: dict[str, str] = {
     "check_sources": "compile the definitions, check source freshness",
@@ -249,11 +350,14 @@ def run(
     as_of: dt.date | None = None,
     run_id: str | None = None,
     *,
+    accounts: Sequence[str] | None = None,
     allow_rewind: bool = False,
     on_step: StepCallback | None = None,
 ) -> dict[str, Any]:
-    """The whole pipeline once, in DAG order. Returns what was published. `on_step` hears
-    each phase start and end (StepEvent); `run_summary(as_of, run_id)` then has the table."""
+    """The whole pipeline once, in DAG order, for `accounts` (None: every account). Returns
+    what was published. `on_step` hears each phase start and end (StepEvent);
+    `run_summary(as_of, run_id)` then has the table. An account whose definitions or models
+    fail is left out of the build; the run then ends failed naming it (AccountFailedError)."""
     as_of = as_of or today()
     run_id = run_id or manual_run_id()
     steps = _Steps(on_step)
@@ -264,9 +368,15 @@ def run(
             check_sources()
         with steps.step("validate") as detail:
             plan = validate()
-            detail.append(f"{len(plan['segments'])} definitions")
-        with steps.step("build"):
-            build(as_of, run_id)
+            failed = failed_definitions(plan)
+            detail.append(
+                f"{len(plan['segments'])} definitions"
+                + (f", {len(failed)} account(s) invalid" if failed else "")
+            )
+        with steps.step("build") as detail:
+            failed = build(as_of, run_id, accounts, failed)
+            if failed:
+                detail.append(f"left out: {', '.join(sorted(failed))}")
         with steps.step("cluster"):
             clusters.cluster(as_of, run_id)
         with steps.step("audit") as detail:
@@ -283,6 +393,7 @@ def run(
             build_analytics(as_of, run_id)
         with steps.step("finish"):
             finish(audit_result, run_id)
+            raise_failed_accounts(failed)
     return {"as_of": as_of, "run_id": run_id, "published": published, "history": history}
 
 
