@@ -180,15 +180,22 @@ def _failed_node_accounts(
     for node in nodes:
         owners = {t.split(":", 1)[1] for t in node["tags"] if t.startswith("account:")}
         owners.discard("*")
-        for uid in [node["unique_id"], *node.get("depends_on", [])]:
+        node_id = str(node["unique_id"])
+        # A model is its own; a test belongs to the models it tests.
+        tested = [node_id] if node_id.startswith("model.") else node.get("depends_on", [])
+        for uid in tested:
             if uid.startswith("model."):
                 name = uid.rsplit(".", 1)[-1]
                 owners.add(by_model.get(name, "*"))
         if len(owners) != 1 or "*" in owners:
             return None
         (account,) = owners
-        message = str(node["message"]).splitlines()[0] if node["message"] else "failed"
-        causes.setdefault(account, f"dbt: {node['unique_id']} failed: {message}")
+        # dbt's message: "Database Error in model ...", the database's words, a path.
+        lines = [line.strip() for line in str(node["message"] or "failed").splitlines()]
+        message = ": ".join(x for x in lines if x and not x.startswith("compiled code"))
+        causes.setdefault(
+            account, f"dbt: {node['unique_id']} failed: {message}; fix it and rerun the date"
+        )
     return causes
 
 
