@@ -115,7 +115,9 @@ def segment_refresh() -> None:
         from segmentation.steps import clusters
 
         with support.fail_fast():
-            result = clusters.cluster(dt.date.fromisoformat(run["as_of"]), _run_id())
+            result = clusters.cluster(
+                dt.date.fromisoformat(run["as_of"]), _run_id(), run["accounts"], run["failed"]
+            )
         return {a.account_id: a.status for a in result.accounts}
 
     @task

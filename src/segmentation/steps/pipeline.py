@@ -52,7 +52,7 @@ from segmentation.steps import history as history_step
 from segmentation.steps import publish as publish_step
 from segmentation.steps.audit import AuditResult, run_audit
 from segmentation.steps.publish import PublishResult
-from segmentation.steps.selection import ANALYTICS_MODELS, BUILD_EXCLUDE
+from segmentation.steps.selection import ANALYTICS_MODELS, BUILD_EXCLUDE, run_vars
 from segmentation.warehouse import control, database
 from segmentation.warehouse.dbt_runner import run_dbt
 
@@ -64,15 +64,8 @@ def dbt_vars(
     accounts: Sequence[str] | None = None,
     excluded: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """dbt vars for a run. Without an as-of date each account uses today in its own timezone.
-    `accounts` (None: every account) minus `excluded` is the run's scope (int_segment_as_of,
-    segment_catalogue and the membership union read vars accounts / excluded_accounts)."""
-    result: dict[str, Any] = {"as_of": as_of.isoformat()} if as_of else {}
-    if accounts is not None:
-        result["accounts"] = sorted(accounts)
-    if excluded:
-        result["excluded_accounts"] = sorted(excluded)
-    return result
+    """dbt vars for a run (selection.run_vars): the as-of date and the run's accounts."""
+    return run_vars(as_of, accounts, excluded)
 
 
 def today(timezone: str | None = None) -> dt.date:
@@ -385,7 +378,7 @@ def run(
             if failed:
                 detail.append(f"left out: {', '.join(sorted(failed))}")
         with steps.step("cluster"):
-            clusters.cluster(as_of, run_id)
+            clusters.cluster(as_of, run_id, accounts, failed)
         with steps.step("audit") as detail:
             audit_result = audit(as_of, run_id)
             quarantined = len(audit_result.quarantined)
