@@ -32,6 +32,19 @@ def env(pg_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     environment = airflow_env(home, SEGMENTS_DAG_RETRIES="0", SEGMENTS_GX_DIR=str(gx_dir))
     migrate(environment)
     demo_data.load(accounts=2, contacts=400, seed=7, anchor=AS_OF)
+    with psycopg.connect(autocommit=True) as conn:
+        # segment_defs/acme/loyal_customers.yml has min_members: 1: give it members, as
+        # tests/e2e/test_dag_e2e.py does, so the run is not quarantined.
+        conn.execute(
+            "with picked as (select distinct contact_id from crm_raw.contacts"
+            " where account_id = 'acme' and deleted_at is null order by contact_id limit 20)"
+            " update crm_raw.contacts as c set lifecycle_stage = 'customer',"
+            " consent_whatsapp = true, loyalty_tier = 'gold', loyalty_points = 6000,"
+            " tags = '{}', created_at = '2025-01-01',"
+            " email = 'loyal.' || c.contact_id || '@example.com',"
+            " custom_fields = coalesce(c.custom_fields, '{}') || '{\"vip_level\": 3}'"
+            " from picked where c.contact_id = picked.contact_id and c.account_id = 'acme'"
+        )
     os.environ["SEGMENTS_GX_DIR"] = str(gx_dir)
     yield environment
     os.environ.pop("SEGMENTS_GX_DIR", None)
