@@ -1,8 +1,12 @@
-"""Daily segment refresh: write (dbt) -> cluster -> audit (Great Expectations) -> publish (one
-transaction).
+"""Segment refresh, each account at 08:00 in its own timezone: write (dbt) -> cluster -> audit
+(Great Expectations) -> publish (one transaction per account).
 
-Every task is one call into `segmentation.steps.pipeline`, the same functions `segments run` calls.
-See docs/operations.md for schedule, backfills, retries, quarantine and Data Docs.
+The DAG runs hourly (UTC). Its first task, `due_accounts`, picks the accounts whose local
+refresh hour (SEGMENTS_REFRESH_HOUR, 08:00) fell in the hour before the run, and their as-of
+date (steps.schedule); when none is due the run skips its other tasks. Every other task is one
+call into `segmentation.steps.pipeline`, the same functions `segments run` calls, for those
+accounts and that date. See docs/operations.md for schedule, backfills, retries, quarantine
+and Data Docs.
 """
 
 from __future__ import annotations
@@ -12,10 +16,7 @@ import datetime as dt
 import pendulum
 from airflow.sdk import Asset, CronTriggerTimetable, Param, dag, get_current_context, task
 
-from segmentation import settings
 from segmentation.steps import airflow_support as support
-
-TIMEZONE = pendulum.timezone(settings.timezone())
 
 # The serving schema as an Airflow Asset: a Broadcast DAG can be scheduled on it. A logical
 # URI (no host, no credentials) so it stays the same in every environment.
@@ -26,10 +27,6 @@ SEGMENTS_SERVING = Asset(
 )
 
 
-def _as_of() -> dt.date:
-    return support.as_of_from_context(get_current_context(), settings.timezone())
-
-
 def _run_id() -> str:
     return get_current_context()["run_id"]
 
@@ -37,8 +34,10 @@ def _run_id() -> str:
 @dag(
     dag_id="segment_refresh",
     description="Build, audit and atomically publish customer segments for Broadcast.",
-    schedule=CronTriggerTimetable("0 8 * * *", timezone=TIMEZONE),
-    start_date=pendulum.datetime(2026, 1, 1, tz=TIMEZONE),
+    # Hourly in UTC: each run refreshes the accounts whose local 08:00 fell in the hour
+    # before it (steps.schedule), so every account runs at its own 08:00.
+    schedule=CronTriggerTimetable("0 * * * *", timezone="UTC"),
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
     default_args={
@@ -49,6 +48,14 @@ def _run_id() -> str:
     },
     on_failure_callback=support.on_failure,
     params={
+        "accounts": Param(
+            [],
+            type="array",
+            items={"type": "string"},
+            description="Refresh only these account ids (empty: every account due in the "
+            "run's hour). A manual run naming accounts refreshes them for their latest 08:00, "
+            "due or not; a backfill keeps each account's own hour of each day.",
+        ),
         "allow_rewind": Param(
             False,
             type="boolean",
@@ -60,6 +67,22 @@ def _run_id() -> str:
     doc_md=__doc__,
 )
 def segment_refresh() -> None:
+    @task.short_circuit
+    def due_accounts() -> dict:
+        """The run's scope: the accounts due in its hour and their as-of date. Empty: the
+        run's other tasks are skipped (nothing is due this hour)."""
+        from segmentation.steps import schedule
+
+        context = get_current_context()
+        requested = list(context["params"].get("accounts") or [])
+        with support.fail_fast():
+            as_of, accounts = schedule.scope(
+                support.run_time(context),
+                requested=requested,
+                force=support.is_manual(context),
+            )
+        return {"as_of": as_of.isoformat(), "accounts": accounts} if accounts else {}
+
     @task
     def check_sources() -> None:
         from segmentation.steps import pipeline
@@ -67,49 +90,60 @@ def segment_refresh() -> None:
         pipeline.check_sources()
 
     @task
-    def validate_definitions() -> None:
+    def validate_definitions() -> dict:
+        """Accounts whose own definition files are invalid -> the cause: they are left out of
+        this run (the others go on). Invalid templates fail the run."""
         from segmentation.steps import pipeline
 
         with support.fail_fast():
-            pipeline.validate()
+            return pipeline.failed_definitions(pipeline.validate())
 
     @task
-    def build() -> str:
+    def build(scope: dict, failed: dict) -> dict:
+        """dbt build for the run's accounts; returns the run's scope for the later tasks,
+        with `failed` (account -> cause) grown by the accounts whose own models failed."""
         from segmentation.steps import pipeline
 
-        as_of = _as_of()
+        as_of = dt.date.fromisoformat(scope["as_of"])
         # Takes the run lease; the run's later tasks re-enter it and `finish` releases it.
-        pipeline.build(as_of, _run_id())
-        return as_of.isoformat()
+        failed = pipeline.build(as_of, _run_id(), scope["accounts"], failed)
+        return {"as_of": as_of.isoformat(), "accounts": scope["accounts"], "failed": failed}
 
     @task
-    def cluster(as_of: str) -> dict:
+    def cluster(run: dict) -> dict:
         """k-means per account; segments reading cluster.* are rebuilt with the result."""
         from segmentation.steps import clusters
 
         with support.fail_fast():
-            result = clusters.cluster(dt.date.fromisoformat(as_of), _run_id())
+            result = clusters.cluster(
+                dt.date.fromisoformat(run["as_of"]), _run_id(), run["accounts"], run["failed"]
+            )
         return {a.account_id: a.status for a in result.accounts}
 
     @task
-    def audit(as_of: str) -> dict:
+    def audit(run: dict) -> dict:
         from segmentation.steps import pipeline
 
         with support.fail_fast():
-            return pipeline.audit(dt.date.fromisoformat(as_of), _run_id()).to_dict()
+            return pipeline.audit(
+                dt.date.fromisoformat(run["as_of"]), _run_id(), run["failed"]
+            ).to_dict()
 
     @task(outlets=[SEGMENTS_SERVING])
-    def publish(as_of: str, audit_result: dict) -> dict:
+    def publish(run: dict, audit_result: dict) -> dict:
         from segmentation.steps import pipeline
         from segmentation.steps.audit import AuditResult
 
-        allow_rewind = bool(get_current_context()["params"].get("allow_rewind"))
+        # A backfill publishes older dates on purpose: history is rewritten from that date.
+        allow_rewind = support.allow_rewind(get_current_context())
         with support.fail_fast():
             result = pipeline.publish(
-                dt.date.fromisoformat(as_of),
+                dt.date.fromisoformat(run["as_of"]),
                 _run_id(),
                 AuditResult.from_dict(audit_result),
                 allow_rewind=allow_rewind,
+                failed=run["failed"],
+                accounts=run["accounts"],
             )
         return {
             "published": result.published,
@@ -121,33 +155,37 @@ def segment_refresh() -> None:
         }
 
     @task
-    def record_history(as_of: str, published: dict) -> dict:
+    def record_history(run: dict, published: dict) -> dict:
         from segmentation.steps import pipeline
 
         with support.fail_fast():
             summary = pipeline.record_history(
-                dt.date.fromisoformat(as_of), _run_id(), published.get("accounts")
+                dt.date.fromisoformat(run["as_of"]), _run_id(), published["accounts"]
             )
         summary.pop("accounts", None)  # per-account detail: in the task log
         return {k: v.isoformat() if isinstance(v, dt.date) else v for k, v in summary.items()}
 
     @task
-    def analytics(as_of: str) -> None:
+    def analytics(run: dict) -> None:
         """The performance marts, from the history record_history just wrote."""
         from segmentation.steps import pipeline
 
         with support.fail_fast():
-            pipeline.build_analytics(dt.date.fromisoformat(as_of), _run_id())
+            pipeline.build_analytics(dt.date.fromisoformat(run["as_of"]), _run_id())
 
     @task
-    def finish(audit_result: dict, published: dict) -> None:
-        """Ends the run failed when an account failed or segments were quarantined (after
-        publish and history of the others)."""
+    def finish(run: dict, audit_result: dict, published: dict) -> None:
+        """Ends the run failed when segments were quarantined or accounts failed (after the
+        others published and history ran), naming each account and its cause."""
         from segmentation.steps import pipeline
         from segmentation.steps.audit import AuditResult
 
         with support.fail_fast():
-            pipeline.finish(AuditResult.from_dict(audit_result), _run_id(), published.get("failed"))
+            pipeline.finish(
+                AuditResult.from_dict(audit_result),
+                _run_id(),
+                {**run["failed"], **published["failed"]},
+            )
 
     @task
     def report() -> str:
@@ -158,14 +196,17 @@ def segment_refresh() -> None:
 
         return str(report_step.build_report())
 
-    as_of = build()
-    check_sources() >> validate_definitions() >> as_of
-    audited = audit(as_of)
-    cluster(as_of) >> audited
-    published = publish(as_of, audited)
-    history = record_history(as_of, published)
+    scope = due_accounts()
+    checked = check_sources()
+    failed = validate_definitions()
+    scope >> checked >> failed
+    built = build(scope, failed)
+    audited = audit(built)
+    cluster(built) >> audited
+    published = publish(built, audited)
+    history = record_history(built, published)
     # analytics still holds the run's lease, which finish releases; the report reads the marts.
-    published >> history >> analytics(as_of) >> [report(), finish(audited, published)]
+    published >> history >> analytics(built) >> [report(), finish(built, audited, published)]
 
 
 dag_object = segment_refresh()

@@ -14,3 +14,29 @@
         {{ segment_to_local_date("cast('" ~ run_started_at.strftime("%Y-%m-%d %H:%M:%S") ~ "+00' as timestamptz)", timezone_column) }}
     {%- endif -%}
 {%- endmacro %}
+
+{#- The run's accounts as a condition on `account_column`: var `accounts` (a list of account
+    ids; absent = every account) minus var `excluded_accounts` (accounts failed earlier in
+    the run). Ids are quoted by segment_literal; a var that is not a list stops the compile. -#}
+{% macro segment_run_accounts_sql(account_column) -%}
+    {%- set included = var('accounts', none) -%}
+    {%- set excluded = var('excluded_accounts', none) or [] -%}
+    {%- for name, value in [('accounts', included), ('excluded_accounts', excluded)] -%}
+        {%- if value is not none and (value is string or value is mapping or value is not iterable) -%}
+            {{ exceptions.raise_compiler_error(
+                "var '" ~ name ~ "' must be a list of account ids, got " ~ (value | string)) }}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- set parts = [] -%}
+    {%- if included is not none -%}
+        {%- if included | length == 0 -%}
+            {%- do parts.append('false') -%}
+        {%- else -%}
+            {%- do parts.append(account_column ~ ' in (' ~ segment_literal_list(included, 'string') ~ ')') -%}
+        {%- endif -%}
+    {%- endif -%}
+    {%- if excluded | length > 0 -%}
+        {%- do parts.append(account_column ~ ' not in (' ~ segment_literal_list(excluded, 'string') ~ ')') -%}
+    {%- endif -%}
+    {{- parts | join(' and ') if parts else 'true' -}}
+{%- endmacro %}

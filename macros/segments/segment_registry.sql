@@ -180,7 +180,8 @@ select * from final
 {%- endmacro %}
 
 {#- One row per (account, definition) in int_segment_scopes, with the definition's
-    catalogue columns (name, owner, bounds, ...). -#}
+    catalogue columns (name, owner, bounds, ...), for the run's accounts only (vars
+    accounts / excluded_accounts): the audit and publish see only those. -#}
 {% macro segment_catalogue_sql(registry) -%}
 with
 
@@ -214,6 +215,7 @@ final as (
         on
             scopes.model_name = definitions.model_name
             and scopes.is_template = definitions.is_template
+    where {{ segment_run_accounts_sql('scopes.account_id') }}
 )
 
 select * from final

@@ -137,3 +137,17 @@ class AcceptError(SegmentationError):
 class SourceEmptyError(SegmentationError):
     """A raw table the pipeline cannot run without (crm_raw.accounts, crm_raw.contacts) has no
     row; nothing was built or published."""
+
+
+class ScheduleError(SegmentationError):
+    """The DAG could not decide which accounts a run refreshes (accounts due for different
+    as-of dates in one run, or an unknown account asked for); nothing was built."""
+
+
+class DbtNodesFailedError(DbtError):
+    """`dbt build` failed; `nodes` are the failed nodes (unique_id, tags, message), so the
+    build step can tell which account owns each failure."""
+
+    def __init__(self, message: str, nodes: list[dict[str, object]]) -> None:
+        super().__init__(message)
+        self.nodes = nodes

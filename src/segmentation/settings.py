@@ -43,11 +43,16 @@ SETTINGS: dict[str, Setting] = {
     ),
     "SEGMENTS_TIMEZONE": Setting(
         DEFAULT_TIMEZONE,
-        "timezone of a manual run's as-of date and of the DAG's schedule",
-        "settings, DAG",
+        "timezone of a manual `segments run`'s as-of date (the DAG uses each account's own)",
+        "settings, steps.pipeline",
     ),
     "SEGMENTS_GX_DIR": Setting(
         None, "the Great Expectations project", "steps.audit", "expectations/ (committed)"
+    ),
+    "SEGMENTS_REFRESH_HOUR": Setting(
+        "8",
+        "local hour (0-23) at which the DAG refreshes each account, in its own timezone",
+        "steps.schedule",
     ),
     "SEGMENTS_DAG_RETRIES": Setting("2", "retries of a failed DAG task", "steps.airflow_support"),
     "SEGMENTS_DAG_RETRY_DELAY_SECONDS": Setting(

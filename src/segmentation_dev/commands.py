@@ -87,7 +87,7 @@ def demo_dags(
     from segmentation_dev import demo_runs
 
     runs = demo_runs.run_days(days, end)
-    table = Table(title=f"segment_refresh: {len(runs)} daily runs, all succeeded")
+    table = Table(title=f"segment_refresh: {len(runs)} runs, all succeeded")
     for column in ("as-of", "logical date", "seconds"):
         table.add_column(column)
     for run in runs:

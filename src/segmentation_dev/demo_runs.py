@@ -1,8 +1,9 @@
 """`make demo`'s week of refreshes: the real DAG once per as-of date, oldest first.
 
-Each day is one `airflow dags test segment_refresh <08:00 that day>` run, the in-process
-equivalent of `airflow backfill create` for a machine without a scheduler, so history,
-stability and migration have a week to show. The first failed day stops the demo with a
+Each day is one `airflow dags test segment_refresh <hour>` run per hour in which an account's
+08:00 falls (the hourly DAG refreshes the accounts due in its hour, steps.schedule), the
+in-process equivalent of `airflow backfill create` for a machine without a scheduler, so
+history, stability and migration have a week to show. The first failed day stops the demo with a
 non-zero exit: a demo that prints yesterday's counts after a failed run would lie.
 """
 
@@ -19,11 +20,11 @@ from zoneinfo import ZoneInfo
 
 from segmentation import settings
 from segmentation.errors import SegmentationError
+from segmentation.steps import schedule
 
 log = logging.getLogger(__name__)
 
 DAG_ID = "segment_refresh"
-RUN_HOUR = 8  # the DAG's schedule: 08:00 in the configured timezone
 
 
 class DemoRunError(SegmentationError):
@@ -37,15 +38,24 @@ class DayRun:
     seconds: float
 
 
-def logical_dates(days: int, end: dt.date, timezone: str) -> list[tuple[dt.date, str]]:
-    """The `days` as-of dates ending at `end`, each with its 08:00 logical date in `timezone`."""
+def logical_dates(
+    days: int, end: dt.date, timezones: list[str] | str, hour: int = 8
+) -> list[tuple[dt.date, str]]:
+    """The `days` as-of dates ending at `end`, each with the hourly runs (UTC logical dates)
+    in which the refresh hour of one of `timezones` falls, oldest first."""
     if days < 1:
         raise DemoRunError(f"--days must be at least 1, got {days}")
-    zone = ZoneInfo(timezone)
+    zones = [timezones] if isinstance(timezones, str) else sorted(set(timezones))
     dates = [end - dt.timedelta(days=n) for n in range(days - 1, -1, -1)]
-    return [
-        (day, dt.datetime.combine(day, dt.time(RUN_HOUR), tzinfo=zone).isoformat()) for day in dates
-    ]
+    runs = []
+    for day in dates:
+        moments = set()
+        for zone in zones:
+            moment = schedule.refresh_time(day, zone, hour)
+            on_the_hour = moment.replace(minute=0, second=0, microsecond=0)
+            moments.add(on_the_hour if on_the_hour == moment else on_the_hour + schedule.INTERVAL)
+        runs += [(day, moment.isoformat()) for moment in sorted(moments)]
+    return runs
 
 
 def run_days(days: int, end: dt.date | None = None) -> list[DayRun]:
@@ -54,7 +64,8 @@ def run_days(days: int, end: dt.date | None = None) -> list[DayRun]:
     end = end or dt.datetime.now(ZoneInfo(timezone)).date()
     airflow = str(Path(sys.executable).with_name("airflow"))
     done: list[DayRun] = []
-    for as_of, logical in logical_dates(days, end, timezone):
+    zones = sorted(set(schedule.account_timezones().values())) or [timezone]
+    for as_of, logical in logical_dates(days, end, zones, schedule.refresh_hour()):
         log.info("segment_refresh for as-of %s (logical date %s)", as_of, logical)
         started = time.monotonic()
         code = subprocess.run([airflow, "dags", "test", DAG_ID, logical], check=False).returncode

@@ -74,18 +74,20 @@ def test_dag_imports_without_errors(dag_info: dict[str, Any]) -> None:
     assert dag_info["dag_ids"] == ["segment_refresh"]
 
 
-def test_schedule_is_0800_in_the_configured_timezone(dag_info: dict[str, Any]) -> None:
+def test_schedule_is_hourly_in_utc(dag_info: dict[str, Any]) -> None:
+    # Each account's 08:00 comes in its own hour (steps.schedule picks the due accounts;
+    # tests/unit/test_schedule.py and tests/e2e/test_dag_schedule.py).
     assert dag_info["timetable"] == "CronTriggerTimetable"
-    assert dag_info["cron"] == "0 8 * * *"
-    assert dag_info["timezone"] == "Asia/Jakarta"
-    # 08:00 in Jakarta (UTC+7) is 01:00 UTC.
-    assert dag_info["first_run_after"] == "2026-11-22T01:00:00+00:00"
+    assert dag_info["cron"] == "0 * * * *"
+    assert dag_info["timezone"] == "UTC"
+    assert dag_info["first_run_after"] == "2026-11-22T00:00:00+00:00"
 
 
-def test_timezone_comes_from_the_environment(tmp_path: Path) -> None:
+def test_no_global_timezone_decides_the_schedule(tmp_path: Path) -> None:
+    # SEGMENTS_TIMEZONE is a manual `segments run`'s default only.
     info = _inspect(tmp_path, SEGMENTS_TIMEZONE="Europe/Amsterdam")
-    assert info["timezone"] == "Europe/Amsterdam"
-    assert info["first_run_after"] == "2026-11-22T07:00:00+00:00"  # 08:00 CET
+    assert (info["cron"], info["timezone"]) == ("0 * * * *", "UTC")
+    assert info["first_run_after"] == "2026-11-22T00:00:00+00:00"
 
 
 def test_run_policy(dag_info: dict[str, Any]) -> None:
@@ -101,6 +103,7 @@ def test_run_policy(dag_info: dict[str, Any]) -> None:
 def test_task_order_and_serving_asset(dag_info: dict[str, Any]) -> None:
     tasks = dag_info["tasks"]
     assert set(tasks) == {
+        "due_accounts",
         "check_sources",
         "validate_definitions",
         "build",
@@ -112,14 +115,17 @@ def test_task_order_and_serving_asset(dag_info: dict[str, Any]) -> None:
         "report",
         "finish",
     }
+    assert tasks["due_accounts"]["upstream"] == []
+    assert tasks["check_sources"]["upstream"] == ["due_accounts"]
     assert tasks["validate_definitions"]["upstream"] == ["check_sources"]
-    assert tasks["build"]["upstream"] == ["validate_definitions"]
+    assert tasks["build"]["upstream"] == ["due_accounts", "validate_definitions"]
     assert tasks["cluster"]["upstream"] == ["build"]
     assert tasks["audit"]["upstream"] == ["build", "cluster"]
     assert tasks["publish"]["upstream"] == ["audit", "build"]
     assert "publish" in tasks["record_history"]["upstream"]
     assert tasks["analytics"]["upstream"] == ["build", "record_history"]
     assert "analytics" in tasks["finish"]["upstream"]
+    assert "build" in tasks["finish"]["upstream"]  # the accounts that failed
     # The report reads the marts, beside finish: its failure never blocks finish.
     assert tasks["report"]["upstream"] == ["analytics"]
     assert "report" not in tasks["finish"]["upstream"]

@@ -50,3 +50,23 @@ def test_failure_summary_names_run_task_date_and_error() -> None:
     assert "task: finish (try 1)" in summary
     assert "QuarantineError: 1 segment(s) quarantined" in summary
     assert "kept their last good version" in summary
+
+
+@pytest.mark.parametrize(
+    ("run_type", "param", "manual", "rewind"),
+    [
+        ("scheduled", False, False, False),
+        ("manual", False, True, False),
+        ("manual", True, True, True),
+        # A backfill publishes its older dates (history is rewritten from there).
+        ("backfill", False, False, True),
+    ],
+)
+def test_run_type_decides_manual_scope_and_rewind(
+    run_type: str, param: bool, manual: bool, rewind: bool
+) -> None:
+    run = SimpleNamespace(run_type=run_type, run_after=dt.datetime(2026, 11, 20, 1, tzinfo=dt.UTC))
+    context = {"logical_date": None, "dag_run": run, "params": {"allow_rewind": param}}
+    assert airflow_support.is_manual(context) is manual
+    assert airflow_support.allow_rewind(context) is rewind
+    assert airflow_support.run_time(context) == run.run_after

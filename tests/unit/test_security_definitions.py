@@ -244,8 +244,32 @@ def test_has_filters_use_the_same_regex_check(project: Path) -> None:
 
 
 def test_sync_generated_clears_the_generated_files_of_an_invalid_set(project: Path) -> None:
+    # A broken template fails every account (an account's own broken file fails only that
+    # account: the next test).
     stale_generated_state(project)
-    write(project, "acme/broken.yml", "key: broken\nname: [unclosed\n")
+    write(project, "_all/broken.yml", "key: broken\nname: [unclosed\n")
     assert api.sync_generated(offline=True) is None
     for rel in ("models/segments/generated", "macros/segments/generated"):
         assert list((project / rel).iterdir()) == []
+
+
+def test_sync_generated_leaves_out_only_the_account_with_a_broken_file(project: Path) -> None:
+    stale_generated_state(project)
+    write(project, "acme/broken.yml", "key: broken\nname: [unclosed\n")
+    write(project, "acme/fine.yml", VALID.format(key="fine", account="acme"))
+    write(project, "globex/loyal.yml", VALID.format(key="loyal", account="globex"))
+    write(project, "_all/everyone.yml", VALID.format(key="everyone", account='"*"'))
+    assert api.sync_generated(offline=True) is not None
+    generated = project / "models/segments/generated"
+    models = sorted(p.stem for p in generated.glob("seg__*.sql"))
+    # The template still renders (its model serves globex; acme is excluded by dbt vars);
+    # acme's own valid file is left out with its broken one, and the stale files are gone.
+    assert len(models) == 2 and models[1] == "seg__globex__loyal", models
+    assert "everyone" in models[0] and not (generated / "leftover.sql").exists()
+    registry = (project / "macros/segments/generated/segment_registry.sql").read_text()
+    assert "seg__acme__" not in registry and "seg__globex__loyal" in registry
+    plan = api.read_plan()
+    assert plan is not None and plan["errors"] == []
+    [(account, cause)] = api.failed_definitions(plan).items()
+    assert account == "acme"
+    assert cause.startswith("invalid definition segment_defs/acme/broken.yml:")

@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,6 +47,7 @@ def plan(
     group_roots: Iterable[Path] | Path | None,
     packages: Mapping[str, str | None] | None,
     display: Callable[[Path], str] = str,
+    exclude: Collection[str] = (),
 ) -> ActivityPlan:
     """Cross-check a validated set. `group_roots`: segment_defs-like folders whose
     <account>/_groups/*.yml are read; `packages`: account -> package (None: offline)."""
@@ -59,7 +60,7 @@ def plan(
     roots = [group_roots] if isinstance(group_roots, Path) else list(group_roots or [])
     for root in roots:
         if root.is_dir():
-            found, group_issues = groups.load_groups(root, display)
+            found, group_issues = groups.load_groups(root, display, exclude)
             loaded += found
             issues.extend(group_issues)
     groups.check_members(loaded, resolution.segments, issues, gate.skipped)

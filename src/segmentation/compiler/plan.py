@@ -37,6 +37,10 @@ class CompiledPlan:
     errors: list[Issue] = field(default_factory=list)
     # in_segment resolution, gating, groups and features (None when a file failed alone)
     activity: ActivityPlan | None = None
+    # Errors in an account's own files (segment_defs/<account>/): that account is left out
+    # of the plan (its files as if absent) and the rest still renders. `errors` holds the
+    # ones no single account owns (templates, _groups of _all), which fail every account.
+    account_errors: dict[str, list[Issue]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -45,6 +49,15 @@ class CompiledPlan:
     @property
     def segments(self) -> list[Segment]:
         return self.definitions.segments
+
+    @property
+    def all_errors(self) -> list[Issue]:
+        """Every error, the accounts' own included (what `segments validate` reports)."""
+        return [*self.errors, *(i for issues in self.account_errors.values() for i in issues)]
+
+    def failed_accounts(self) -> dict[str, str]:
+        """account -> one line naming its first invalid file and the number of errors."""
+        return {account: failure_cause(issues) for account, issues in self.account_errors.items()}
 
     def warnings(self) -> list[str]:
         """Skipped templates (gating), then values that can never match the staged data."""
@@ -86,6 +99,11 @@ class CompiledPlan:
             "inputs_hash": self.inputs_hash,
             "accounts": self.accounts,
             "errors": [_issue_json(i) for i in self.errors],
+            "account_errors": {
+                account: [_issue_json(i) for i in issues]
+                for account, issues in sorted(self.account_errors.items())
+            },
+            "failed_accounts": self.failed_accounts(),
             "warnings": self.warnings(),
             "segments": segments,
             "groups": [g.to_json() for g in (activity.groups if activity else [])],
@@ -101,6 +119,16 @@ class CompiledPlan:
             },
         }
         return {**body, "plan_hash": _digest(body)}
+
+
+def failure_cause(issues: list[Issue]) -> str:
+    """One line for an account left out of a run by its invalid definitions."""
+    first = issues[0]
+    more = f" (and {len(issues) - 1} more error(s))" if len(issues) > 1 else ""
+    return (
+        f"invalid definition {first.loc.file}:{first.loc.line}:{first.loc.col}: "
+        f"{first.message.splitlines()[0]}{more}; fix it (`segments validate`) and rerun"
+    )
 
 
 def _issue_json(issue: Issue) -> dict[str, Any]:
@@ -143,9 +171,37 @@ def compile_plan(
     `accounts`: account -> package as the warehouse has them (None: offline, no account or
     package checks). `paths`: validate only these files or folders; the rest of
     segment_defs/ is then context that in_segment may refer to, and its own problems are not
-    reported. Errors are returned in `errors` (the plan is then not renderable)."""
+    reported. Errors are returned in `errors` (the plan is then not renderable).
+
+    Compiling all of segment_defs/ (`paths` None), errors that lie only in accounts' own
+    folders leave those accounts out instead: the plan is compiled again without their
+    files, the errors go to `account_errors`, and the rest renders."""
+    plan = _compile(layout, accounts, regex_check, paths, ())
+    if paths is not None:
+        return plan
+    excluded: dict[str, list[Issue]] = {}
+    while plan.errors:
+        owners = {id(issue): layout.account_of(issue.loc.file) for issue in plan.errors}
+        if any(owner is None for owner in owners.values()):
+            # An error no single account owns fails every account, as before.
+            plan.errors = [*plan.errors, *(i for v in excluded.values() for i in v)]
+            return plan
+        for issue in plan.errors:
+            excluded.setdefault(str(owners[id(issue)]), []).append(issue)
+        plan = _compile(layout, accounts, regex_check, None, tuple(excluded))
+    plan.account_errors = excluded
+    return plan
+
+
+def _compile(
+    layout: Layout,
+    accounts: Mapping[str, str | None] | None,
+    regex_check: RegexCheck,
+    paths: Iterable[Path | str] | None,
+    exclude: tuple[str, ...],
+) -> CompiledPlan:
     known = None if accounts is None else set(accounts)
-    result = load_definitions(layout, paths, known, regex_check)
+    result = load_definitions(layout, paths, known, regex_check, exclude)
     if not result.issues:
         roots = [layout.defs_dir] if paths is None else [Path(p) for p in paths if Path(p).is_dir()]
         context = _context(layout, result, known) if paths is not None else []
@@ -154,6 +210,7 @@ def compile_plan(
             roots,
             None if accounts is None else dict(accounts),
             layout.display,
+            exclude,
         )
         context_files = {s.source_file for s in context}
         for issue in plan.issues.items:

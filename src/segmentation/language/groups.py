@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -198,11 +198,16 @@ def check_members(
             )
 
 
-def load_groups(defs_dir: Path, display: Any = str) -> tuple[list[PriorityGroup], Issues]:
+def load_groups(
+    defs_dir: Path, display: Any = str, exclude: Collection[str] = ()
+) -> tuple[list[PriorityGroup], Issues]:
+    """The groups under `defs_dir`; `exclude`: accounts whose groups are left out."""
     issues = Issues()
     groups: list[PriorityGroup] = []
     for path in discover(defs_dir):
         account = path.parent.parent.name
+        if account in exclude:
+            continue
         file = display(path)
         if account == TEMPLATE_DIR:
             account = TEMPLATE_ACCOUNT

@@ -31,6 +31,22 @@ class Layout:
     def defs_dir(self) -> Path:
         return self.project_dir / DEFS_DIR
 
+    def account_of(self, path: Path | str) -> str | None:
+        """The account folder a file is in (segment_defs/<account>/...), resolved like
+        `display` names it; None for templates (_all) and files outside segment_defs/."""
+        raw = Path(path)
+        candidates = [raw] if raw.is_absolute() else [self.project_dir / raw, Path.cwd() / raw]
+        root = self.defs_dir.resolve()
+        for candidate in candidates:
+            try:
+                parts = candidate.resolve().relative_to(root).parts
+            except ValueError:
+                continue
+            if len(parts) >= 2 and not parts[0].startswith("_"):
+                return parts[0]
+            return None
+        return None
+
     def display(self, path: Path) -> str:
         """How a file is named in errors: relative to the project (or cwd) when possible."""
         path = path.resolve()
@@ -76,12 +92,16 @@ def load_definitions(
     paths: Iterable[Path | str] | None = None,
     accounts: Collection[str] | None = None,
     regex_check: RegexCheck = offline_regex_check,
+    exclude: Collection[str] = (),
 ) -> DefinitionSet:
     """Validate every file; `accounts` (when known) are the account ids that exist;
-    `regex_check` decides which `matches` patterns PostgreSQL can run (regex.py)."""
+    `regex_check` decides which `matches` patterns PostgreSQL can run (regex.py).
+    `exclude`: account folders (segment_defs/<account>/) left out, as if absent."""
     files, issues = discover(layout, paths)
     result = DefinitionSet(issues=issues)
     for path in files:
+        if exclude and layout.account_of(path) in exclude:
+            continue
         file = layout.display(path)
         if path.suffix not in SUFFIXES:
             result.issues.add(Loc(file), "a segment definition must be a .yml or .yaml file")

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from segmentation import settings
 from segmentation.errors import (
+    AccountFailedError,
     AuditError,
     CandidateChangedError,
     ClusterError,
@@ -21,6 +22,7 @@ from segmentation.errors import (
     HistoryBackfillError,
     PublishRewindError,
     QuarantineError,
+    ScheduleError,
 )
 from segmentation.warehouse import control
 
@@ -31,6 +33,8 @@ DEFAULT_RETRY_DELAY_SECONDS = int(str(settings.default("SEGMENTS_DAG_RETRY_DELAY
 
 # Errors about the data or the definitions: retrying cannot fix them, so the task fails at once.
 NOT_RETRYABLE = (
+    # Accounts left out of the run for their definitions or models: a retry changes neither.
+    AccountFailedError,
     AuditError,
     # Clustering settings that do not fit, or features built for another date.
     ClusterError,
@@ -40,6 +44,8 @@ NOT_RETRYABLE = (
     HistoryBackfillError,
     PublishRewindError,
     QuarantineError,
+    # The run's accounts or their dates don't fit one run: a retry decides the same.
+    ScheduleError,
 )
 
 
@@ -63,6 +69,36 @@ def as_of_from_context(context: Mapping[str, Any], timezone: str | None = None) 
     if moment is None:
         moment = context["dag_run"].run_after
     return moment.astimezone(ZoneInfo(timezone or settings.timezone())).date()
+
+
+def run_time(context: Mapping[str, Any]) -> dt.datetime:
+    """The moment a run stands for: its logical date (a scheduled or backfill run's hour),
+    else, for a manual run without one, the time it was triggered to run after."""
+    moment = context.get("logical_date")
+    if moment is None:
+        moment = context["dag_run"].run_after
+    return moment
+
+
+def _run_type(context: Mapping[str, Any]) -> str:
+    run_type = getattr(context.get("dag_run"), "run_type", "")
+    return str(getattr(run_type, "value", run_type))
+
+
+def is_manual(context: Mapping[str, Any]) -> bool:
+    """A run someone triggered (not the schedule, not a backfill)."""
+    return _run_type(context) == "manual"
+
+
+def is_backfill(context: Mapping[str, Any]) -> bool:
+    """A run `airflow backfill create` scheduled."""
+    return _run_type(context) == "backfill"
+
+
+def allow_rewind(context: Mapping[str, Any]) -> bool:
+    """Publish an older as-of date than serving shows: a backfill always does (history is
+    rewritten from that date forward, steps.history); other runs only with the param."""
+    return is_backfill(context) or bool(context["params"].get("allow_rewind"))
 
 
 @contextmanager

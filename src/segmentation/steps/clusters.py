@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import psycopg
@@ -28,7 +30,7 @@ from psycopg.types.numeric import FloatLoader
 from segmentation import settings
 from segmentation.analytics import kmeans
 from segmentation.errors import ClusterError
-from segmentation.steps.selection import BUILD_EXCLUDE, BUILD_EXCLUDED_PATHS
+from segmentation.steps.selection import BUILD_EXCLUDE, BUILD_EXCLUDED_PATHS, run_vars
 from segmentation.warehouse import control, database
 from segmentation.warehouse.dbt_runner import manifest_descendants, run_dbt
 
@@ -104,9 +106,15 @@ def config() -> kmeans.ClusterConfig:
         ) from None
 
 
-def cluster(as_of: dt.date, run_id: str) -> ClusterResult:
+def cluster(
+    as_of: dt.date,
+    run_id: str,
+    accounts: Sequence[str] | None = None,
+    failed: Mapping[str, str] | None = None,
+) -> ClusterResult:
     """Cluster every staged account's contacts for `as_of` and write the results; then
-    rebuild the dbt models that read contact_clusters. Holds the run lease of `run_id`."""
+    rebuild the dbt models that read contact_clusters, for the run's scope (`accounts`,
+    None: every account, minus `failed`). Holds the run lease of `run_id`."""
     settings_config = config()
     with control.hold(as_of, run_id):
         accounts = _feature_accounts(as_of)
@@ -114,7 +122,7 @@ def cluster(as_of: dt.date, run_id: str) -> ClusterResult:
             _cluster_account(account_id, contacts, as_of, run_id, settings_config)
             for account_id, contacts in accounts
         ]
-        rebuilt = rebuild_dependents(as_of)
+        rebuilt = rebuild_dependents(as_of, run_vars(as_of, accounts, sorted(failed or {})))
     result = ClusterResult(as_of, run_id, done, rebuilt)
     log.info("%s", result.summary())
     return result
@@ -277,7 +285,7 @@ def _write_clusters(
         )
 
 
-def rebuild_dependents(as_of: dt.date) -> list[str]:
+def rebuild_dependents(as_of: dt.date, dbt_vars: dict[str, Any] | None = None) -> list[str]:
     """Rebuild (models and tests) what reads the source contact_clusters, for `as_of`;
     nothing when no model does. Returns the models rebuilt.
 
@@ -312,6 +320,6 @@ def rebuild_dependents(as_of: dt.date) -> list[str]:
     )
     run_dbt(
         ["build", "--select", DEPENDENTS, "--exclude", BUILD_EXCLUDE],
-        {"as_of": as_of.isoformat()},
+        dbt_vars or run_vars(as_of),
     )
     return models

@@ -121,31 +121,49 @@ def issue_json(issue: Issue) -> dict[str, Any]:
 
 
 def validate_plan(plan: CompiledPlan) -> DefinitionSet:
-    """The plan's definitions; DefinitionError listing every error when it has any."""
-    if not plan.ok:
-        raise DefinitionError(plan.errors)
+    """The plan's definitions; DefinitionError listing every error (accounts' own
+    included) when it has any."""
+    if plan.all_errors:
+        raise DefinitionError(plan.all_errors)
     return plan.definitions
 
 
-def compile_definitions(offline: bool = False, *, log_warnings: bool = True) -> RenderResult:
-    """Compile all of segment_defs/, write the generated dbt files and the plan file."""
+def compile_definitions(
+    offline: bool = False, *, log_warnings: bool = True, contain: bool = False
+) -> RenderResult:
+    """Compile all of segment_defs/, write the generated dbt files and the plan file.
+
+    Any error raises DefinitionError listing every one and renders nothing. With `contain`
+    (a run), errors only in accounts' own folders leave those accounts out instead: the
+    others are rendered and the plan file names the accounts (`failed_definitions`)."""
     plan = compile(None, offline, log_warnings=log_warnings)
+    if plan.account_errors and not contain:
+        plan.errors, plan.account_errors = plan.all_errors, {}
     write_plan(plan)
     if not plan.ok:
         raise DefinitionError(plan.errors)
+    for account, cause in plan.failed_accounts().items():
+        log.warning("account %s is left out of this run: %s", account, cause)
     return render(plan.definitions, activity=plan.activity)
+
+
+def failed_definitions(plan: dict[str, Any]) -> dict[str, str]:
+    """account -> cause, for the accounts a plan (file) left out because their own
+    definition files have errors."""
+    return dict(plan.get("failed_accounts") or {})
 
 
 def sync_generated(offline: bool = False) -> RenderResult | None:
     """Compile and render before any dbt command parses the project, so files from an
     earlier (removed or broken) definition never break a run.
 
-    With invalid definitions the generated files are removed (the project parses without
-    segments), the plan file records the errors, and None is returned: the validate step
-    reports them with file:line.
+    Invalid files in an account's own folder leave that account out (logged; the plan
+    file names it, `failed_definitions`); the rest is rendered. With invalid templates the
+    generated files are removed (the project parses without segments), the plan file
+    records the errors, and None is returned: the validate step reports them with file:line.
     """
     try:
-        return compile_definitions(offline=offline)
+        return compile_definitions(offline=offline, contain=True)
     except DefinitionError as exc:
         clear_generated()
         log.warning("segment definitions are invalid; generated dbt files removed:\n%s", exc)

@@ -35,7 +35,6 @@ before, with serving unchanged.
 from __future__ import annotations
 
 import datetime as dt
-import inspect
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -53,6 +52,7 @@ from segmentation.errors import (
     AuditError,
     CandidateChangedError,
     DatabaseError,
+    DbtNodesFailedError,
     QuarantineError,
 )
 from segmentation.language.project import DefinitionSet
@@ -61,16 +61,20 @@ from segmentation.steps import history as history_step
 from segmentation.steps import publish as publish_step
 from segmentation.steps.audit import AuditResult, run_audit
 from segmentation.steps.publish import PublishResult
-from segmentation.steps.selection import ANALYTICS_MODELS, BUILD_EXCLUDE
+from segmentation.steps.selection import ANALYTICS_MODELS, BUILD_EXCLUDE, run_vars
 from segmentation.warehouse import control, database
 from segmentation.warehouse.dbt_runner import run_dbt
 
 log = logging.getLogger(__name__)
 
 
-def dbt_vars(as_of: dt.date | None) -> dict[str, Any]:
-    """dbt vars for a run. Without an as-of date each account uses today in its own timezone."""
-    return {"as_of": as_of.isoformat()} if as_of else {}
+def dbt_vars(
+    as_of: dt.date | None,
+    accounts: Sequence[str] | None = None,
+    excluded: Sequence[str] = (),
+) -> dict[str, Any]:
+    """dbt vars for a run (selection.run_vars): the as-of date and the run's accounts."""
+    return run_vars(as_of, accounts, excluded)
 
 
 def today(timezone: str | None = None) -> dt.date:
@@ -99,24 +103,104 @@ def build_staging(as_of: dt.date | None = None) -> Any:
 
 
 def validate(paths: list[str] | None = None) -> Any:
-    """Report the run's compiled plan: a bad definition raises DefinitionError naming
-    file:line; an unreachable database raises DatabaseError (a run never validates
-    offline). With `paths`, validate just those files (the rest is context)."""
+    """Report the run's compiled plan: a bad template raises DefinitionError naming
+    file:line; accounts whose own files are invalid are left out of the plan
+    (`failed_definitions`); an unreachable database raises DatabaseError (a run never
+    validates offline). With `paths`, validate just those files (the rest is context)."""
     if paths is not None:
         return definitions.validate(paths)
     return definitions.online_plan()
 
 
-def build(as_of: dt.date, run_id: str | None = None) -> Any:
-    """Render the definitions to dbt models, then `dbt build` (models + tests) for `as_of`.
+def failed_definitions(plan: Mapping[str, Any]) -> dict[str, str]:
+    """account -> cause, for the accounts whose own definition files (segment_defs/<account>/)
+    have errors: the plan leaves them out, the run skips them and fails naming them."""
+    return definitions.failed_definitions(dict(plan))
 
-    Everything lands in segments_staging / segments_audit; a failed model or test raises
-    DbtError and the serving schema is untouched. Takes the run lease for `run_id` (kept for
-    the run's next steps); without a run id, for this build only.
+
+def build(
+    as_of: dt.date,
+    run_id: str | None = None,
+    accounts: Sequence[str] | None = None,
+    failed: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """Render the definitions to dbt models, then `dbt build` (models + tests) for `as_of`
+    and `accounts` (None: every account). Returns account -> cause for every account that
+    cannot be published this run: `failed`, the accounts the plan left out for invalid
+    definitions, and the accounts whose own models or tests failed.
+
+    When nodes of one account fail, the build runs again with that account excluded (var
+    excluded_accounts, its models left out), so the others can publish. A failure no single
+    account owns (staging, a template or feature model, a mart) raises DbtError. Everything
+    lands in segments_staging / segments_audit; the serving schema is untouched. Takes the
+    run lease for `run_id` (kept for the run's next steps); without a run id, for this
+    build only.
     """
+    failed = dict(failed or {})
     with control.hold(as_of, run_id or manual_run_id(), keep=run_id is not None):
-        definitions.drop_stale_models(definitions.current_plan())
-        return run_dbt(["build", "--exclude", BUILD_EXCLUDE], dbt_vars(as_of))
+        plan = definitions.current_plan()
+        in_scope = None if accounts is None else set(accounts)
+        for account, cause in failed_definitions(plan).items():
+            if in_scope is None or account in in_scope:
+                failed.setdefault(account, cause)
+        definitions.drop_stale_models(plan)
+        owned = _own_models(plan)
+        while True:
+            left_out = sorted(m for a in failed for m in owned.get(a, ()))
+            args = ["build", "--exclude", BUILD_EXCLUDE, *left_out]
+            try:
+                run_dbt(args, dbt_vars(as_of, accounts, sorted(failed)))
+                return failed
+            except DbtNodesFailedError as exc:
+                causes = _failed_node_accounts(exc.nodes, owned)
+                if causes is None or not set(causes) - set(failed):
+                    raise
+                for account, cause in causes.items():
+                    failed.setdefault(account, cause)
+                log.warning(
+                    "dbt build of %s failed for account(s) %s; building again without them",
+                    as_of,
+                    ", ".join(sorted(causes)),
+                )
+
+
+def _own_models(plan: Mapping[str, Any]) -> dict[str, list[str]]:
+    """account -> the generated models of its own definitions (templates are nobody's)."""
+    owned: dict[str, list[str]] = {}
+    for seg in plan["segments"]:
+        if not seg["template"] and seg["enabled"]:
+            owned.setdefault(seg["account"], []).append(seg["model"])
+    return owned
+
+
+def _failed_node_accounts(
+    nodes: Sequence[Mapping[str, Any]], owned: Mapping[str, Sequence[str]]
+) -> dict[str, str] | None:
+    """account -> cause for failed dbt nodes that each belong to one account (a model tagged
+    `account:<id>`, one of its own models, or a test of such a model); None when any failed
+    node belongs to no single account."""
+    by_model = {model: account for account, models in owned.items() for model in models}
+    causes: dict[str, str] = {}
+    for node in nodes:
+        owners = {t.split(":", 1)[1] for t in node["tags"] if t.startswith("account:")}
+        owners.discard("*")
+        node_id = str(node["unique_id"])
+        # A model is its own; a test belongs to the models it tests.
+        tested = [node_id] if node_id.startswith("model.") else node.get("depends_on", [])
+        for uid in tested:
+            if uid.startswith("model."):
+                name = uid.rsplit(".", 1)[-1]
+                owners.add(by_model.get(name, "*"))
+        if len(owners) != 1 or "*" in owners:
+            return None
+        (account,) = owners
+        # dbt's message: "Database Error in model ...", the database's words, a path.
+        lines = [line.strip() for line in str(node["message"] or "failed").splitlines()]
+        message = ": ".join(x for x in lines if x and not x.startswith("compiled code"))
+        causes.setdefault(
+            account, f"dbt: {node['unique_id']} failed: {message}; fix it and rerun the date"
+        )
+    return causes
 
 
 def audit(as_of: dt.date, run_id: str, failed: Mapping[str, str] | None = None) -> AuditResult:
@@ -325,13 +409,13 @@ def run(
             detail.append(check_sources().summary())
         with steps.step("validate") as detail:
             plan = validate()
-            failed.update(_failed_definitions(plan))
+            failed.update(failed_definitions(plan))
             detail.append(f"{len(plan['segments'])} definitions" + _failed_note(failed))
         with steps.step("build") as detail:
-            failed.update(_build(as_of, run_id, scope, failed))
+            failed.update(build(as_of, run_id, scope, failed))
             detail.append(_failed_note(failed).strip("; ") or "built")
         with steps.step("cluster"):
-            clusters.cluster(as_of, run_id)
+            clusters.cluster(as_of, run_id, accounts, failed)
         with steps.step("audit") as detail:
             audit_result = audit(as_of, run_id, failed)
             failed.update(audit_result.failed_accounts)
@@ -372,25 +456,6 @@ def run(
 def _failed_note(failed: Mapping[str, str]) -> str:
     return f"; failed: {', '.join(sorted(failed))}" if failed else ""
 
-
-def _failed_definitions(plan: Any) -> dict[str, str]:
-    """account -> cause for the accounts whose own definition files have errors
-    (`failed_definitions`, when this version of the pipeline has it)."""
-    found = globals().get("failed_definitions")
-    return dict(found(plan)) if callable(found) else {}
-
-
-def _build(
-    as_of: dt.date, run_id: str, accounts: Sequence[str] | None, failed: Mapping[str, str]
-) -> dict[str, str]:
-    """`build`, with the run's scope when it takes one; account -> cause of every account
-    that cannot be published (a build that returns no such map failed no account)."""
-    params = inspect.signature(build).parameters
-    if "accounts" in params and "failed" in params:
-        result = build(as_of, run_id, accounts=accounts, failed=dict(failed))
-    else:
-        result = build(as_of, run_id)
-    return dict(result) if isinstance(result, dict) else {}
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from segmentation import settings
-from segmentation.errors import DbtError
+from segmentation.errors import DbtError, DbtNodesFailedError
 
 
 def profiles_dir() -> Path:
@@ -86,8 +86,33 @@ def run_dbt(args: list[str], dbt_vars: dict[str, Any] | None = None) -> Any:
         argv += ["--vars", json.dumps(dbt_vars)]
     result = dbtRunner().invoke(argv)
     if not result.success:
-        raise DbtError(_failure_summary(args, result))
+        if result.exception is not None:
+            raise DbtError(_failure_summary(args, result))
+        raise DbtNodesFailedError(_failure_summary(args, result), failed_nodes(result))
     return result
+
+
+FAILED_STATUSES = {"error", "fail", "runtimeerr", "runtime error"}
+
+
+def failed_nodes(result: Any) -> list[dict[str, Any]]:
+    """The nodes of a dbt result that failed: unique_id, tags, message, and the nodes a test
+    depends on (so a failed test can be traced to its model)."""
+    nodes = []
+    for node_result in getattr(result.result, "results", None) or []:
+        if str(getattr(node_result, "status", "")).lower() not in FAILED_STATUSES:
+            continue
+        node = getattr(node_result, "node", None)
+        depends_on = getattr(getattr(node, "depends_on", None), "nodes", None) or []
+        nodes.append(
+            {
+                "unique_id": getattr(node, "unique_id", "?"),
+                "tags": list(getattr(node, "tags", None) or []),
+                "depends_on": list(depends_on),
+                "message": (node_result.message or "").strip(),
+            }
+        )
+    return nodes
 
 
 def _failure_summary(args: list[str], result: Any) -> str:
@@ -97,7 +122,7 @@ def _failure_summary(args: list[str], result: Any) -> str:
     res = result.result
     for node_result in getattr(res, "results", None) or []:
         status = str(getattr(node_result, "status", ""))
-        if status.lower() in {"error", "fail", "runtimeerr", "runtime error"}:
+        if status.lower() in FAILED_STATUSES:
             node = getattr(node_result, "node", None)
             name = getattr(node, "unique_id", "?")
             lines.append(f"  {status}: {name}: {(node_result.message or '').strip()}")

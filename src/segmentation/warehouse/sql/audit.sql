@@ -97,14 +97,21 @@ from ({recipients}) as r;
 -- The audit's expected set: every enabled (account, segment) the definitions declare, as
 -- int_segment_scopes expanded them (templates per account, package gating, overrides).
 -- A declared segment without an enabled catalogue row then fails suite membership_integrity.
+-- Only the run's accounts (int_segment_as_of holds just those: dbt vars accounts /
+-- excluded_accounts) are expected.
 drop table if exists {audit}.audit_expected_segments;
 
 create unlogged table {audit}.audit_expected_segments as
 select
-    account_id,
-    segment_key
-from {audit}.int_segment_scopes
-where enabled;
+    s.account_id,
+    s.segment_key
+from {audit}.int_segment_scopes as s
+where
+    s.enabled
+    and exists (
+        select 1 from {audit}.int_segment_as_of as a
+        where a.account_id = s.account_id
+    );
 
 -- name: membership_summary
 -- The membership checked in one pass, per segment, instead of row by row in GX: the rows,
