@@ -46,6 +46,7 @@ from zoneinfo import ZoneInfo
 from psycopg import sql
 
 from segmentation import settings
+from segmentation.compiler import onepass
 from segmentation.compiler.render import RenderResult
 from segmentation.errors import (
     AccountFailedError,
@@ -170,6 +171,9 @@ def _own_models(plan: Mapping[str, Any]) -> dict[str, list[str]]:
     for seg in plan["segments"]:
         if not seg["template"] and seg["enabled"]:
             owned.setdefault(seg["account"], []).append(seg["model"])
+    # Under one_pass the account's own segments are evaluated in its pass model: left out too.
+    for account, models in owned.items():
+        models.append(onepass.pass_model(account))
     return owned
 
 
@@ -455,7 +459,6 @@ def run(
 
 def _failed_note(failed: Mapping[str, str]) -> str:
     return f"; failed: {', '.join(sorted(failed))}" if failed else ""
-
 
 
 @dataclass(frozen=True)
