@@ -93,32 +93,46 @@ def test_a_bad_definition_fails_only_its_account(project: Path, db: psycopg.Conn
         broken.unlink()
 
 
+def _block(db: psycopg.Connection, name: str) -> None:
+    """Put a sequence where dbt will create the model `name` (a table or a view today)."""
+    row = db.execute(
+        "select c.relkind from pg_class as c join pg_namespace as n on n.oid = c.relnamespace"
+        " where n.nspname = 'segments_audit' and c.relname = %s",
+        (name,),
+    ).fetchone()
+    if row is not None:
+        kind = "view" if row[0] == "v" else "table"
+        db.execute(f"drop {kind} segments_audit.{name} cascade")
+    db.execute(f"create sequence segments_audit.{name}")
+
+
+@pytest.mark.parametrize("model", ["seg__globex__own", "seg_pass__globex"])
 def test_a_model_failing_at_build_time_fails_only_its_account(
-    project: Path, db: psycopg.Connection
+    project: Path, db: psycopg.Connection, model: str
 ) -> None:
     """A sequence with the model's name: PostgreSQL refuses to create globex's model (a
-    real build-time failure of one account's model)."""
+    real build-time failure of one account's model: its segment's view, or the one pass
+    that evaluates its own segments)."""
     pipeline.check_sources()
-    db.execute("drop table if exists segments_audit.seg__globex__own cascade")
-    db.execute("create sequence segments_audit.seg__globex__own")
+    _block(db, model)
     try:
         failed = pipeline.build(AS_OF)
         assert list(failed) == ["globex"]
-        assert "seg__globex__own" in failed["globex"]
+        assert model in failed["globex"]
         assert "already exists" in failed["globex"]
         assert _members(db) == {("acme", "own"), ("acme", "reachable")}
         assert _rows(db, "segment_catalogue") == {("acme",)}
     finally:
-        db.execute("drop sequence segments_audit.seg__globex__own")
+        db.execute(f"drop sequence segments_audit.{model}")
 
 
 def test_a_failing_template_model_fails_the_build(project: Path, db: psycopg.Connection) -> None:
-    """A template's model serves every account: no single account owns its failure."""
+    """The templates' pass serves every account: no single account owns its failure."""
     pipeline.check_sources()
-    db.execute("drop table if exists segments_audit.seg__all__reachable cascade")
-    db.execute("create sequence segments_audit.seg__all__reachable")
+    db.execute("drop table if exists segments_audit.seg_pass__all cascade")
+    db.execute("create sequence segments_audit.seg_pass__all")
     try:
-        with pytest.raises(DbtError, match="seg__all__reachable"):
+        with pytest.raises(DbtError, match="seg_pass__all"):
             pipeline.build(AS_OF)
     finally:
-        db.execute("drop sequence segments_audit.seg__all__reachable")
+        db.execute("drop sequence segments_audit.seg_pass__all")
