@@ -61,7 +61,10 @@ def logical_dates(
 def run_days(days: int, end: dt.date | None = None) -> list[DayRun]:
     """Run the DAG for each date; raise DemoRunError naming the first day that failed."""
     timezone = settings.timezone()
-    end = end or dt.datetime.now(ZoneInfo(timezone)).date()
+    if end is None:
+        # The latest day whose refresh hour has come: never a run ahead of the clock.
+        now = dt.datetime.now(ZoneInfo(timezone))
+        end = now.date() if now.hour >= schedule.refresh_hour() else now.date() - dt.timedelta(1)
     airflow = str(Path(sys.executable).with_name("airflow"))
     done: list[DayRun] = []
     zones = sorted(set(schedule.account_timezones().values())) or [timezone]
