@@ -3,7 +3,7 @@ match the normalised data: `lifecycle_stage eq 'Customer'` (staging snake-cases 
 and `country eq 'Indonesia'` (staging stores ISO alpha-2) are named with file:line and the
 normalised form, from validate (text and JSON). The alias table is one file, and the dbt
 macro generated from it is the committed one. (SQL and Python agreeing on PostgreSQL:
-tests/dbt/test_normalize.py.)"""
+tests/dbt/test_normalize_sql.py.)"""
 
 from __future__ import annotations
 

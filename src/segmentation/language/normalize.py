@@ -6,7 +6,7 @@ the warning for a definition value that can therefore never match the staged dat
 The country aliases are one data file, seeds/country_aliases.csv (alias,code; the alias as
 `country_key` makes it). The package ships it (segmentation/language/country_aliases.csv,
 a link to the seed); the dbt macro `country_aliases()` is generated from the same file
-(`python -m segmentation_dev.country_aliases`), and tests/dbt/test_normalize.py checks on
+(`python -m segmentation_dev.country_aliases`), and tests/dbt/test_normalize_sql.py checks on
 PostgreSQL that SQL and Python agree.
 """
 
