@@ -254,7 +254,13 @@ def prepare_relations(
             {"e164_rule": rules["e164"], "email_rule": rules["email"]},
             recipients=recipients,
         )
-        _run(conn, "expected")
+        as_of_rel = f"{settings.SCHEMA_AUDIT}.int_segment_as_of"
+        if conn.execute("select to_regclass(%s) is not null", (as_of_rel,)).fetchone()[0]:
+            run_accounts: sql.Composable = sql.Identifier(*as_of_rel.split("."))
+        else:
+            scoped = database.statements("audit.sql", "scoped_accounts")[0]
+            run_accounts = sql.SQL("({})").format(scoped)
+        _run(conn, "expected", run_accounts=run_accounts)
         _run(conn, "membership_summary", {"sample": GX_MAX_DETAIL_ROWS})
         _run(conn, "recipients_summary", {"sample": GX_MAX_DETAIL_ROWS})
     return prints

@@ -97,8 +97,9 @@ from ({recipients}) as r;
 -- The audit's expected set: every enabled (account, segment) the definitions declare, as
 -- int_segment_scopes expanded them (templates per account, package gating, overrides).
 -- A declared segment without an enabled catalogue row then fails suite membership_integrity.
--- Only the run's accounts (int_segment_as_of holds just those: dbt vars accounts /
--- excluded_accounts) are expected.
+-- Only the run's accounts are expected: {run_accounts} is int_segment_as_of (it holds just
+-- those: dbt vars accounts / excluded_accounts), or query `scoped_accounts` when the candidate
+-- has none (a candidate built by hand).
 drop table if exists {audit}.audit_expected_segments;
 
 create unlogged table {audit}.audit_expected_segments as
@@ -109,9 +110,12 @@ from {audit}.int_segment_scopes as s
 where
     s.enabled
     and exists (
-        select 1 from {audit}.int_segment_as_of as a
+        select 1 from {run_accounts} as a  -- noqa: AL05
         where a.account_id = s.account_id
     );
+
+-- name: scoped_accounts
+select account_id from {audit}.int_segment_scopes;
 
 -- name: membership_summary
 -- The membership checked in one pass, per segment, instead of row by row in GX: the rows,
