@@ -117,10 +117,10 @@ def cluster(
     None: every account, minus `failed`). Holds the run lease of `run_id`."""
     settings_config = config()
     with control.hold(as_of, run_id):
-        accounts = _feature_accounts(as_of)
+        staged = _feature_accounts(as_of)
         done = [
             _cluster_account(account_id, contacts, as_of, run_id, settings_config)
-            for account_id, contacts in accounts
+            for account_id, contacts in staged
         ]
         rebuilt = rebuild_dependents(as_of, run_vars(as_of, accounts, sorted(failed or {})))
     result = ClusterResult(as_of, run_id, done, rebuilt)
