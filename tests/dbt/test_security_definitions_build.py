@@ -251,11 +251,12 @@ def test_removing_a_bad_definition_heals_the_pipeline(
     project = pipeline_project
     _write_hostile_set(project)
     stale_generated_state(project)
-    bad = write(project, "acme/broken.yml", "key: broken\nname: [unclosed\n")
+    # An invalid template (an account's own invalid file only leaves that account out).
+    bad = write(project, "_all/broken.yml", "key: broken\nname: [unclosed\n")
 
     pipeline.check_sources()  # invalid definitions: the generated files are removed
     assert list((project / "models/segments/generated").iterdir()) == []
-    with pytest.raises(DefinitionError, match=r"segment_defs/acme/broken\.yml:3:1: YAML syntax"):
+    with pytest.raises(DefinitionError, match=r"segment_defs/_all/broken\.yml:3:1: YAML syntax"):
         pipeline.validate()
 
     bad.unlink()
