@@ -529,7 +529,15 @@ class Bench:
             for line in f:
                 if line.startswith("MemTotal:"):
                     mem_kib = int(line.split()[1])
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=settings.project_dir(),
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
         return {
+            "commit": commit or None,
             "cores": os.cpu_count(),
             "memory_gib": round(mem_kib / 2**20, 1),
             "platform": platform.platform(),
