@@ -263,7 +263,8 @@ def test_removing_a_bad_definition_heals_the_pipeline(
     pipeline.check_sources()
     pipeline.validate()
     pipeline.build(AS_OF)
-    assert db.execute("select to_regclass('segments_audit.seg__acme__hostile_text')").fetchone()
+    healed = db.execute("select to_regclass('segments_audit.seg__acme__hostile_text')").fetchone()
+    assert healed is not None and healed[0] is not None
 
 
 def _at_the_bounds() -> dict[str, str]:
