@@ -21,6 +21,8 @@ DEMO_DAYS ?= 7
 BENCH_ACCOUNTS ?= 5
 BENCH_CONTACTS ?= 1000000
 BENCH_SEED ?= 7
+# `make test` runs the test modules in this many processes (pytest-xdist; docs/testing.md).
+TEST_WORKERS ?= 2
 
 .PHONY: help setup postgres browser db demo test test-fast pytest lint format bench clean
 
@@ -61,7 +63,7 @@ demo: db
 	$(DB_ENV) && echo "report: $$($(BIN)/segments report)"
 
 test: setup postgres browser
-	$(DB_ENV) && $(BIN)/pytest
+	$(DB_ENV) && $(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 	$(MAKE) --no-print-directory lint
 
 # The unit lane needs no PostgreSQL: no DB_ENV, so the local cluster is never started.
@@ -75,7 +77,8 @@ lint: setup postgres
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
-	$(DB_ENV) && $(BIN)/segments db init && $(BIN)/sqlfluff lint models
+	# --processes 0: one per core (the dbt templater compiles once, the files lint in parallel).
+	$(DB_ENV) && $(BIN)/segments db init && $(BIN)/sqlfluff lint --processes 0 models
 	# The package's SQL files: psycopg placeholders, not dbt (src/segmentation/warehouse/sql/.sqlfluff).
 	$(BIN)/sqlfluff lint --templater placeholder src/segmentation/warehouse/sql
 

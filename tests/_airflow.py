@@ -41,8 +41,9 @@ def airflow_env(home: Path, **extra: str) -> dict[str, str]:
         AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{home / 'airflow.db'}",
         AIRFLOW__CORE__UNIT_TEST_MODE="False",
         AIRFLOW__LOGGING__LOGGING_LEVEL="INFO",
-        SEGMENTS_PROJECT_DIR=str(PROJECT),
     )
+    # The session's copy of the checkout (tests/conftest.py), never the checkout itself.
+    env.setdefault("SEGMENTS_PROJECT_DIR", str(PROJECT))
     env.update(extra)
     return env
 

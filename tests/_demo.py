@@ -7,17 +7,26 @@ loading and running the demo themselves.
 has two dates. Each module gets its own copy (tests/conftest.py `pg_template`), so what a
 module changes (a hostile name, a quarantine) never reaches another. The pipeline runs in a
 project copy (never the checkout), whose compiled plan the report reads.
+
+A template is built once per test run, not once per pytest-xdist worker: the first worker
+to need it builds it under a file lock and records it (`shared`), the others read the record.
+Templates are named for the run (`SEGMENTS_TEST_RUN`) and dropped when the whole run ends
+(`drop_templates`, from the controller's pytest_sessionfinish), since a worker that
+finishes early cannot know whether another still copies them.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import fcntl
+import json
 import os
 import secrets
 import shutil
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -34,6 +43,8 @@ from segmentation_dev import demo_data
 
 ACCOUNTS, CONTACTS, SEED = 2, 2000, 7
 D1, D2 = dt.date(2026, 11, 20), dt.date(2026, 11, 21)
+# Set once by the controller (tests/conftest.py); the xdist workers inherit it.
+RUN_VARIABLE = "SEGMENTS_TEST_RUN"
 
 
 @dataclass(frozen=True)
@@ -43,6 +54,58 @@ class DemoWarehouse:
     database: str
     project: Path
     dates: tuple[dt.date, ...]
+
+    def record(self) -> str:
+        fields = asdict(self)
+        return json.dumps(
+            {**fields, "project": str(self.project), "dates": [str(d) for d in self.dates]}
+        )
+
+    @classmethod
+    def from_record(cls, text: str) -> DemoWarehouse:
+        fields = json.loads(text)
+        dates = tuple(dt.date.fromisoformat(d) for d in fields["dates"])
+        return cls(fields["database"], Path(fields["project"]), dates)
+
+
+def run_dir() -> Path:
+    """Where this test run's workers record the templates they built."""
+    return Path(tempfile.gettempdir()) / f"segments_test_run_{os.environ[RUN_VARIABLE]}"
+
+
+def template_name() -> str:
+    return f"segments_demo_{os.environ[RUN_VARIABLE]}_{secrets.token_hex(3)}"
+
+
+def shared(key: str, make: Callable[[], DemoWarehouse]) -> DemoWarehouse:
+    """The template `key` of this test run: read from its record, or built by `make` (and
+    recorded) by the first worker to get the lock; the others wait for it."""
+    root = run_dir()
+    root.mkdir(exist_ok=True)
+    record = root / f"{key}.json"
+    with (root / f"{key}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if record.exists():
+            return DemoWarehouse.from_record(record.read_text())
+        demo = make()
+        record.write_text(demo.record())
+        return demo
+
+
+def drop_templates() -> None:
+    """Drop every template this test run built (SEGMENTS_KEEP_TEST_DB=1 keeps them)."""
+    root = run_dir()
+    if not root.exists():
+        return
+    if not os.environ.get("SEGMENTS_KEEP_TEST_DB"):
+        with database.connect("postgres", autocommit=True) as conn:
+            names = conn.execute(
+                "select datname from pg_database where datname like %s",
+                (f"segments_demo_{os.environ[RUN_VARIABLE]}_%",),
+            ).fetchall()
+        for (name,) in names:
+            database.drop_database(name)
+    shutil.rmtree(root, ignore_errors=True)
 
 
 @contextlib.contextmanager
@@ -106,12 +169,11 @@ def staged_rows(db: psycopg.Connection) -> list[dict[str, Any]]:
 
 class Builder:
     """Builds the demo templates in one project copy, GX copy and dbt target (partial
-    parsing carries over from one run to the next); drops them at the end of the session."""
+    parsing carries over from one run to the next); `drop_templates` drops them."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self.project = root / "project"
-        self.databases: list[str] = []
         with project_copy(self.project):
             shutil.rmtree(self.project / "segment_defs")
             shutil.copytree(PROJECT_DIR / "segment_defs", self.project / "segment_defs")
@@ -125,12 +187,11 @@ class Builder:
 
     def build(self, dates: tuple[dt.date, ...], base: DemoWarehouse | None) -> DemoWarehouse:
         """A new template: the demo data loaded (or a copy of `base`), run for `dates`."""
-        name = f"segments_demo_{secrets.token_hex(4)}"
+        name = template_name()
         if base is None:
             database.create_database(name)
         else:
             clone_database(base.database, name)
-        self.databases.append(name)
         with environ({**self.env, "PGDATABASE": name}):
             bootstrap.init_db()
             if base is None:
@@ -147,12 +208,11 @@ class Builder:
         """A new template: the larger demo data set (3 accounts) with the shipped
         definitions built by dbt for `as_of` (staging .. segment marts, `_segments.build`),
         nothing audited or published; in its own project copy (`_segments.copy_project`)."""
-        name = f"segments_demo_{secrets.token_hex(4)}"
+        name = template_name()
         project = copy_project(self.root / "segments_project")
         shutil.rmtree(project / "segment_defs")
         shutil.copytree(PROJECT_DIR / "segment_defs", project / "segment_defs")
         database.create_database(name)
-        self.databases.append(name)
         env = {
             **self.env,
             "SEGMENTS_PROJECT_DIR": str(project),
@@ -165,9 +225,3 @@ class Builder:
             demo_data.load(accounts=3, contacts=3000, seed=SEED, anchor=as_of, dbname=name)
             build(as_of.isoformat())
         return DemoWarehouse(name, project, (as_of,))
-
-    def drop(self) -> None:
-        if os.environ.get("SEGMENTS_KEEP_TEST_DB"):
-            return
-        for name in self.databases:
-            database.drop_database(name)

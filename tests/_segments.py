@@ -98,6 +98,19 @@ def copy_project(target: Path) -> Path:
     return target
 
 
+def checkout_copy(target: Path) -> Path:
+    """The checkout's dbt project and definitions, nothing generated: the project of every
+    run that names none of its own, so the suite never renders into the checkout and two
+    workers (pytest-xdist) never render into one project."""
+    ignore = shutil.ignore_patterns("generated", "__pycache__")
+    target.mkdir(parents=True, exist_ok=True)
+    for name in ("dbt_project.yml", "profiles.example.yml"):
+        shutil.copy(PROJECT_DIR / name, target / name)
+    for name in ("models", "macros", "seeds", "segment_defs", "expectations", "docs"):
+        shutil.copytree(PROJECT_DIR / name, target / name, ignore=ignore)
+    return target
+
+
 @contextmanager
 def project_dir(path: Path) -> Iterator[Path]:
     old = os.environ.get("SEGMENTS_PROJECT_DIR")

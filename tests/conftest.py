@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import _demo
+import _segments
 import psycopg
 import pytest
 
@@ -36,10 +37,15 @@ from segmentation_dev import localpg
 
 
 @pytest.fixture(scope="session")
-def pg_server() -> None:
-    """The configured server, or the local cluster (started); PG* variables point at it."""
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The configured server, or the local cluster (started); PG* variables point at it.
+    The session's runs render into a copy of the checkout (SEGMENTS_PROJECT_DIR), never into
+    the checkout: a module with a project of its own sets that instead."""
     conn = localpg.ensure_server()
     os.environ.update(conn.env())
+    project = _segments.checkout_copy(tmp_path_factory.mktemp("checkout"))
+    with _demo.environ({"SEGMENTS_PROJECT_DIR": str(project)}):
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -110,8 +116,12 @@ LANES = ("unit", "warehouse", "dbt", "e2e")
 
 
 @pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark every test with its lane, taken from its folder, before `-m` selects."""
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test with its lane, taken from its folder, before `-m` selects. Under
+    pytest-xdist the costliest lane goes first instead: the workers take modules in this
+    order, and a long e2e module taken last would leave the other worker idle."""
+    if config.getoption("dist", "no") != "no":
+        items.sort(key=lambda item: -_lane_rank(item))
     strays = set()
     for item in items:
         path = item.path.resolve()
@@ -130,6 +140,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         )
 
 
+def _lane_rank(item: pytest.Item) -> int:
+    path = item.path.resolve()
+    parts = path.relative_to(TESTS_DIR).parts if path.is_relative_to(TESTS_DIR) else ()
+    return LANES.index(parts[0]) if len(parts) > 1 and parts[0] in LANES else len(LANES)
+
+
 @pytest.fixture(scope="module")
 def gx_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A private copy of the committed GX project, so runs never write into the checkout."""
@@ -144,30 +160,45 @@ def gx_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 @pytest.fixture(scope="session")
-def demo_builder(
-    pg_server: None, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[_demo.Builder]:
-    builder = _demo.Builder(tmp_path_factory.mktemp("demo_warehouse"))
-    yield builder
-    builder.drop()
+def demo_builder(pg_server: None, tmp_path_factory: pytest.TempPathFactory) -> _demo.Builder:
+    return _demo.Builder(tmp_path_factory.mktemp("demo_warehouse"))
 
 
 @pytest.fixture(scope="session")
 def demo_day1(demo_builder: _demo.Builder) -> _demo.DemoWarehouse:
     """The shared demo warehouse after one pipeline run (tests/_demo.py), built once a
-    session; a module reads a copy of it by overriding `pg_template`."""
-    return demo_builder.build((_demo.D1,), base=None)
+    test run; a module reads a copy of it by overriding `pg_template`."""
+    return _demo.shared("day1", lambda: demo_builder.build((_demo.D1,), base=None))
 
 
 @pytest.fixture(scope="session")
 def demo_day2(demo_builder: _demo.Builder, demo_day1: _demo.DemoWarehouse) -> _demo.DemoWarehouse:
     """`demo_day1` run again for the next date: history with two dates."""
-    return demo_builder.build((_demo.D2,), base=demo_day1)
+    return _demo.shared("day2", lambda: demo_builder.build((_demo.D2,), base=demo_day1))
 
 
 @pytest.fixture(scope="session")
 def demo_segments(demo_builder: _demo.Builder) -> _demo.DemoWarehouse:
     """The larger demo data set with the shipped definitions built by dbt for 2026-11-22
-    (nothing published), built once a session for the modules comparing it with the Python
+    (nothing published), built once a test run for the modules comparing it with the Python
     evaluator (tests/dbt/test_segments_demo.py, test_preview.py)."""
-    return demo_builder.build_segments(dt.date(2026, 11, 22))
+    return _demo.shared("segments", lambda: demo_builder.build_segments(dt.date(2026, 11, 22)))
+
+
+def _is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # The controller names the run before pytest-xdist starts its workers, which inherit it.
+    if not _is_worker(config):
+        os.environ.setdefault(_demo.RUN_VARIABLE, secrets.token_hex(4))
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """The controller (or the only process) drops the run's templates once every worker is
+    done with them."""
+    if _is_worker(session.config) or not _demo.run_dir().exists():
+        return
+    os.environ.update(localpg.ensure_server().env())
+    _demo.drop_templates()

@@ -15,6 +15,13 @@ from segmentation_dev import localpg
 SEGMENTS = [sys.executable, "-m", "segmentation.cli.main"]
 
 
+@pytest.fixture(autouse=True)
+def _checkout_cluster(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The checkout's own cluster: not the session's project copy (tests/conftest.py), whose
+    `.local/pg` would be another cluster on the same port."""
+    monkeypatch.delenv("SEGMENTS_PROJECT_DIR", raising=False)
+
+
 def _env_without_server() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("PG")}
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import secrets
 import threading
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -212,8 +213,14 @@ def test_init_forgets_the_grants_of_a_dropped_login(
     assert security._mapped_accounts(serving, login.user) == ()
 
 
-def test_init_takes_back_roles_granted_to_the_reader_roles(serving: psycopg.Connection) -> None:
-    reader, pipeline = security.reader_role(), security.pipeline_role()
+def test_init_takes_back_roles_granted_to_the_reader_roles(
+    serving: psycopg.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A reader role of this test's own: roles are global to the server, and another module
+    # (another pytest-xdist worker) relies on the shared reader role holding nothing.
+    reader, pipeline = f"segments_test_reader_{secrets.token_hex(4)}", security.pipeline_role()
+    monkeypatch.setenv("SEGMENTS_READER_ROLE", reader)
+    bootstrap.init_db()
     grant = sql.SQL("grant {} to {}").format(sql.Identifier(pipeline), sql.Identifier(reader))
     serving.execute(grant)
     try:
@@ -222,9 +229,10 @@ def test_init_takes_back_roles_granted_to_the_reader_roles(serving: psycopg.Conn
             "select pg_has_role(%s, %s, 'member')", (reader, pipeline)
         ).fetchone() == (False,)
     finally:
-        serving.execute(
-            sql.SQL("revoke {} from {}").format(sql.Identifier(pipeline), sql.Identifier(reader))
-        )
+        monkeypatch.undo()
+        bootstrap.init_db()
+        serving.execute(sql.SQL("drop owned by {}").format(sql.Identifier(reader)))
+        serving.execute(sql.SQL("drop role {}").format(sql.Identifier(reader)))
 
 
 def test_force_row_level_security_on_every_serving_table(serving: psycopg.Connection) -> None:
