@@ -176,7 +176,10 @@ where {{ segment_pass_column(definition.column) }}
     {{ return(adapter.dispatch('segment_pass_unpivot', 'segmentation')(relation, outputs)) }}
 {%- endmacro %}
 
-{#- PostgreSQL: one scan of the pass, a lateral VALUES list per row. -#}
+{#- PostgreSQL: one scan of the pass. Each row makes an array of the positions of its true
+    columns, unnested and joined to the outputs by position: only a member makes a row. (A
+    lateral VALUES row per output and contact, filtered afterwards, spent most of its time
+    producing the rows it then dropped: docs/performance.md.) -#}
 {% macro postgres__segment_pass_unpivot(relation, outputs) -%}
 select
     p.account_id,
@@ -185,13 +188,18 @@ select
     p.as_of_date,
     m.definition_hash
 from {{ relation }} as p
-cross join lateral (
+cross join lateral unnest(array_remove(array[
+    {%- for item in outputs %}
+        case when p.{{ segment_pass_column(item.column) }} then {{ loop.index }} end{{ ',' if not loop.last }}
+    {%- endfor %}
+], null)) as t (position)
+inner join (
     values
     {%- for item in outputs %}
-        ({{ segment_literal(item.key, 'string') }}, {{ segment_literal(item.definition_hash, 'string') }}, p.{{ segment_pass_column(item.column) }}){{ ',' if not loop.last }}
+        ({{ loop.index }}, {{ segment_literal(item.key, 'string') }}, {{ segment_literal(item.definition_hash, 'string') }}){{ ',' if not loop.last }}
     {%- endfor %}
-) as m (segment_key, definition_hash, is_member)
-where m.is_member
+) as m (position, segment_key, definition_hash)
+    on t.position = m.position
 {%- endmacro %}
 
 {#- Portable: one select per segment column (an engine without LATERAL VALUES). -#}
