@@ -63,7 +63,7 @@ demo: db
 	$(DB_ENV) && echo "report: $$($(BIN)/segments report)"
 
 test: setup postgres browser
-	$(DB_ENV) && $(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
+	$(DB_ENV) && $(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 	$(MAKE) --no-print-directory lint
 
 # The unit lane needs no PostgreSQL: no DB_ENV, so the local cluster is never started.

@@ -120,7 +120,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Mark every test with its lane, taken from its folder, before `-m` selects. Under
     pytest-xdist the costliest lane goes first instead: the workers take modules in this
     order, and a long e2e module taken last would leave the other worker idle."""
-    if config.getoption("dist", "no") != "no":
+    # A worker's own options say dist "no" (pytest-xdist resets them): ask for workerinput.
+    if _is_worker(config) or config.getoption("dist", "no") != "no":
         items.sort(key=lambda item: -_lane_rank(item))
     strays = set()
     for item in items:
