@@ -26,7 +26,7 @@ import secrets
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -56,10 +56,8 @@ class DemoWarehouse:
     dates: tuple[dt.date, ...]
 
     def record(self) -> str:
-        fields = asdict(self)
-        return json.dumps(
-            {**fields, "project": str(self.project), "dates": [str(d) for d in self.dates]}
-        )
+        dates = [d.isoformat() for d in self.dates]
+        return json.dumps({"database": self.database, "project": str(self.project), "dates": dates})
 
     @classmethod
     def from_record(cls, text: str) -> DemoWarehouse:
