@@ -122,6 +122,11 @@ def test_changes_sizes_and_reruns(state: psycopg.Connection) -> None:
         (D3, "acme", "vip", "d", "exited", "vip-v2"),
     ]
     assert state.execute("select count(*) from segments_serving.segments").fetchone()[0] == 1
+    # The state took only D3's changes, and the continuing member the new definition's hash.
+    assert state.execute(
+        "select account_id, segment_key, contact_id, definition_hash "
+        "from segments_history.membership_state order by 1, 2, 3"
+    ).fetchall() == [("acme", "vip", "a", "vip-v2")]
     # One row per account and date (accounts move forward independently).
     assert state.execute(
         "select account_id, as_of, entered, exited from segments_history.recorded_dates "

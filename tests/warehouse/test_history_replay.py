@@ -84,8 +84,8 @@ def history_rows(conn: psycopg.Connection, account: str) -> list[tuple]:
         (account,),
     ).fetchall()
     state = conn.execute(
-        "select as_of, segment_key, contact_id from segments_history.membership_state "
-        "where account_id = %s order by 1, 2, 3",
+        "select segment_key, contact_id, definition_hash from segments_history.membership_state "
+        "where account_id = %s order by 1, 2",
         (account,),
     ).fetchall()
     return [changes, sizes, dates, state]

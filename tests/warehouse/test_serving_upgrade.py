@@ -1,6 +1,8 @@
 """`segments db init` upgrades an install from before serving contract 2: publish_log gains
 account_id / accepted_by / accept_reason and the new statuses, recorded_dates becomes one row
-per account and date, audits gain failed_accounts; a second init changes nothing."""
+per account and date, audits gain failed_accounts, membership_state loses its per-row date
+(the account's latest recorded date is its date) and keeps its rows; a second init changes
+nothing."""
 
 from __future__ import annotations
 
@@ -41,6 +43,10 @@ insert into segments_history.segment_sizes values
     ('2026-11-01', 'acme', 'buyers', 0, 0, 0, false, 'h2', 'old-run'),
     ('2026-11-01', 'globex', 'vip', 1, 1, 0, false, 'h1', 'old-run');
 alter table segments_control.audits drop column failed_accounts;
+alter table segments_history.membership_state add column as_of date;
+insert into segments_history.membership_state
+(as_of, account_id, segment_key, contact_id, definition_hash)
+values ('2026-11-01', 'acme', 'vip', 'a1', 'h1');
 """
 
 
@@ -63,6 +69,11 @@ def test_init_upgrades_an_install_from_before_contract_2(db: psycopg.Connection)
         db, "segments_serving", "publish_log"
     )
     assert "failed_accounts" in _columns(db, "segments_control", "audits")
+    assert "as_of" not in _columns(db, "segments_history", "membership_state")
+    assert db.execute(
+        "select account_id, segment_key, contact_id, definition_hash "
+        "from segments_history.membership_state"
+    ).fetchall() == [("acme", "vip", "a1", "h1")]
     # The old global date becomes a row per account with that account's own counts.
     assert db.execute(
         "select account_id, as_of, run_id, entered, exited from segments_history.recorded_dates "

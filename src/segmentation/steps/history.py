@@ -6,10 +6,12 @@ For an account and as-of date D, `record_history` compares the account's publish
 membership (segments_serving, which the publish of D just wrote) with its membership of the
 latest EARLIER recorded date, never with "serving before this run": a rerun of D happens
 after D's publish already changed serving, so that diff would be empty. The base is the
-account's rows of `membership_state`, the snapshot of its latest recorded date; when D is that
-date (a rerun), the date before is reconstructed exactly as snapshot - entered(D) + exited(D).
-D's rows are then deleted and inserted again in one transaction, so a rerun replaces them and
-never duplicates them.
+account's rows of `membership_state`, the membership of its latest recorded date (that date is
+the account's latest `recorded_dates` row); when D is that date (a rerun), the state is first
+turned back into the date before, exactly, as state - entered(D) + exited(D). D's rows are then
+deleted and inserted again, and the state takes D's changes, all in one transaction, so a
+rerun replaces them and never duplicates them, and a day's work on the state is proportional
+to what changed.
 
 A rewind (the publish of a date older than the account's latest) rewrites the account's
 history in the publish transaction itself (`rewind`): the dates after it are deleted and
@@ -88,7 +90,8 @@ def _record_account(as_of: dt.date, run_id: str, account: str) -> dict[str, Any]
             # The publish lock: history never interleaves with a publish.
             control.lock_publish(conn)
             rerun = _check_dates(conn, as_of, account)
-            _build_base(conn, as_of, account, rerun)
+            if rerun:
+                _undo_rerun(conn, as_of, account)
             summary = _write(conn, as_of, run_id, account)
     except psycopg.Error as exc:
         raise HistoryError(
@@ -135,14 +138,9 @@ def _check_dates(conn: psycopg.Connection, as_of: dt.date, account: str) -> bool
     return latest == as_of
 
 
-def _build_base(conn: psycopg.Connection, as_of: dt.date, account: str, rerun: bool) -> None:
-    """hist_prev: the account's published membership of its latest recorded date before
-    `as_of`; hist_new: its membership published now."""
-    p = {"as_of": as_of, "account_id": account}
-    _run(conn, "base", p)
-    if rerun:
-        _run(conn, "undo_rerun_date", p)
-    _run(conn, "published", p)
+def _undo_rerun(conn: psycopg.Connection, as_of: dt.date, account: str) -> None:
+    """membership_state holds `as_of` itself: make it the date before again."""
+    _run(conn, "undo_rerun_date", {"as_of": as_of, "account_id": account})
 
 
 def _write(conn: psycopg.Connection, as_of: dt.date, run_id: str, account: str) -> dict[str, Any]:

@@ -351,6 +351,10 @@ def publish_account(
                 _check_accepted(conn, params)
             _prepare(conn, params)
             _write_members(conn, params)
+            # Every member_since is at most the date serving shows (each publish leaves it
+            # so): only an older date can find one to move back.
+            if latest is None or as_of < latest:
+                _run(conn, "rewind_member_since", params)
             history_step.rewind(conn, account_id, as_of)
             _write_segments(conn, params)
             _write_definitions(conn, params, definitions or {})

@@ -1,8 +1,7 @@
 -- Membership history (steps.history), keyed on (account, as-of date): every statement runs
 -- in the history transaction of one account, %(account_id)s, under the publish lock, and
 -- touches only that account's rows, so accounts move forward independently. Schemas are
--- filled in by psycopg.sql; values are bound (%(as_of)s, %(run_id)s, ...). hist_* tables are
--- temporary.
+-- filled in by psycopg.sql; values are bound (%(as_of)s, %(run_id)s, ...).
 
 -- name: published_accounts
 -- The accounts serving has published (also one whose last segment was removed since).
@@ -26,30 +25,20 @@ limit 1;
 select max(as_of) from {history}.recorded_dates
 where account_id = %(account_id)s;
 
--- name: base
--- hist_prev: the membership snapshot of the latest recorded date.
-create temp table hist_prev on commit drop as
-select
-    account_id,
-    segment_key,
-    contact_id,
-    definition_hash
-from {history}.membership_state
-where account_id = %(account_id)s;
-
 -- name: undo_rerun_date
--- The snapshot holds as_of itself: undo that date's changes to get the date before.
-delete from hist_prev as p
+-- The account's membership_state holds as_of itself (a rerun): undo that date's changes, so
+-- it holds the date before, which as_of is computed against again.
+delete from {history}.membership_state as s
 using {history}.membership_changes as c
 where
     c.as_of = %(as_of)s
     and c.account_id = %(account_id)s
     and c.change = 'entered'
-    and c.account_id = p.account_id
-    and c.segment_key = p.segment_key
-    and c.contact_id = p.contact_id;
+    and s.account_id = c.account_id
+    and s.segment_key = c.segment_key
+    and s.contact_id = c.contact_id;
 
-insert into hist_prev (account_id, segment_key, contact_id, definition_hash)
+insert into {history}.membership_state (account_id, segment_key, contact_id, definition_hash)
 select
     account_id,
     segment_key,
@@ -58,26 +47,10 @@ select
 from {history}.membership_changes
 where as_of = %(as_of)s and account_id = %(account_id)s and change = 'exited';
 
--- name: published
-alter table hist_prev add primary key (account_id, segment_key, contact_id);
-
--- hist_new: the membership serving shows now (what the publish of as_of wrote).
-create temp table hist_new on commit drop as
-select
-    m.account_id,
-    m.segment_key,
-    m.contact_id,
-    s.definition_hash
-from {serving}.segment_members as m
-inner join {serving}.segments as s
-    on m.account_id = s.account_id and m.segment_key = s.segment_key
-where m.account_id = %(account_id)s;
-
-alter table hist_new add primary key (account_id, segment_key, contact_id);
-
-analyze hist_prev, hist_new;
-
 -- name: write
+-- The changes are the anti-joins of what serving shows now (what the publish of as_of wrote)
+-- and membership_state (the latest earlier recorded date) on their primary keys; then the
+-- state takes only those changes, so a day costs what changed, not the whole membership.
 delete from {history}.membership_changes
 where as_of = %(as_of)s and account_id = %(account_id)s;
 
@@ -89,12 +62,15 @@ select
     n.segment_key,
     n.contact_id,
     'entered' as change,  -- noqa: RF04
-    n.definition_hash,
+    s.definition_hash,
     %(run_id)s as run_id
-from hist_new as n
+from {serving}.segment_members as n
+inner join {serving}.segments as s
+    on n.account_id = s.account_id and n.segment_key = s.segment_key
 where
-    not exists (
-        select 1 from hist_prev as p
+    n.account_id = %(account_id)s
+    and not exists (
+        select 1 from {history}.membership_state as p
         where
             p.account_id = n.account_id
             and p.segment_key = n.segment_key
@@ -109,16 +85,18 @@ select
     'exited' as change,  -- noqa: RF04
     coalesce(s.definition_hash, p.definition_hash) as definition_hash,
     %(run_id)s as run_id
-from hist_prev as p
+from {history}.membership_state as p
 left join {serving}.segments as s
     on p.account_id = s.account_id and p.segment_key = s.segment_key
-where not exists (
-    select 1 from hist_new as n
-    where
-        n.account_id = p.account_id
-        and n.segment_key = p.segment_key
-        and n.contact_id = p.contact_id
-);
+where
+    p.account_id = %(account_id)s
+    and not exists (
+        select 1 from {serving}.segment_members as n
+        where
+            n.account_id = p.account_id
+            and n.segment_key = p.segment_key
+            and n.contact_id = p.contact_id
+    );
 
 delete from {history}.segment_sizes
 where as_of = %(as_of)s and account_id = %(account_id)s;
@@ -152,18 +130,34 @@ from {serving}.segments as s
 left join c on s.account_id = c.account_id and s.segment_key = c.segment_key
 where s.account_id = %(account_id)s;
 
-delete from {history}.membership_state
-where account_id = %(account_id)s;
+delete from {history}.membership_state as s
+using {history}.membership_changes as c
+where
+    c.as_of = %(as_of)s
+    and c.account_id = %(account_id)s
+    and c.change = 'exited'
+    and s.account_id = c.account_id
+    and s.segment_key = c.segment_key
+    and s.contact_id = c.contact_id;
 
-insert into {history}.membership_state
-(as_of, account_id, segment_key, contact_id, definition_hash)
+insert into {history}.membership_state (account_id, segment_key, contact_id, definition_hash)
 select
-    %(as_of)s as as_of,
     account_id,
     segment_key,
     contact_id,
     definition_hash
-from hist_new;
+from {history}.membership_changes
+where as_of = %(as_of)s and account_id = %(account_id)s and change = 'entered';
+
+-- A continuing member of a segment whose definition changed takes the new hash.
+update {history}.membership_state as p
+set definition_hash = s.definition_hash
+from {serving}.segments as s
+where
+    p.account_id = %(account_id)s
+    and s.account_id = p.account_id
+    and s.segment_key = p.segment_key
+    and p.definition_hash is distinct from s.definition_hash;
 
 -- name: changes
 select
@@ -248,10 +242,8 @@ last_change as (
     order by c.segment_key asc, c.contact_id asc, c.as_of desc
 )
 
-insert into {history}.membership_state
-(as_of, account_id, segment_key, contact_id, definition_hash)
+insert into {history}.membership_state (account_id, segment_key, contact_id, definition_hash)
 select
-    b.as_of,
     %(account_id)s as account_id,
     l.segment_key,
     l.contact_id,

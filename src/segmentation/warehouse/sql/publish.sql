@@ -170,16 +170,6 @@ where
             and m.contact_id = s.contact_id
     );
 
--- Only a deliberate rewind can find a continuing member whose membership starts later.
-update {serving}.segment_members as s
-set member_since = %(as_of)s
-from pub_members as m
-where
-    m.account_id = s.account_id
-    and m.segment_key = s.segment_key
-    and m.contact_id = s.contact_id
-    and s.member_since > %(as_of)s;
-
 -- Entries: a continuing member keeps member_since, a new one starts today.
 insert into {serving}.segment_members
 (account_id, segment_key, contact_id, member_since)
@@ -196,6 +186,19 @@ where not exists (
         and s.segment_key = m.segment_key
         and s.contact_id = m.contact_id
 );
+
+-- name: rewind_member_since
+-- Only a deliberate rewind (or an account serving shows no date for) can find a continuing
+-- member whose membership starts later; publish.py runs this only then, as a daily publish
+-- would join the whole membership to find nothing.
+update {serving}.segment_members as s
+set member_since = %(as_of)s
+from pub_members as m
+where
+    m.account_id = s.account_id
+    and m.segment_key = s.segment_key
+    and m.contact_id = s.contact_id
+    and s.member_since > %(as_of)s;
 
 -- name: write_segments
 delete from {serving}.segments as s

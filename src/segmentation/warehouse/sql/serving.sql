@@ -131,11 +131,10 @@ create table if not exists segments_history.segment_sizes (
     primary key (as_of, account_id, segment_key)
 );
 
--- Per account, the published membership of its latest recorded date only (as_of): the base
--- that account's next date is computed against (a rerun of that same date reconstructs the
--- date before).
+-- Per account, the published membership of its latest recorded date only (that date is the
+-- account's latest recorded_dates row): the base that account's next date is computed
+-- against. Each date applies its changes to it (a rerun of that same date first undoes them).
 create table if not exists segments_history.membership_state (
-    as_of date not null,
     account_id text not null,
     segment_key text not null,
     contact_id text not null,

@@ -1,6 +1,7 @@
 -- Upgrades an install made before serving contract 2 (docs/serving-contract.md) to the
--- per-account publish log and history. Run by `segments db init` after serving.sql (which
--- creates the current shape on a fresh install). Each step checks the catalog first, so on an
+-- per-account publish log and history, and older history tables to their current shape. Run
+-- by `segments db init` after serving.sql (which creates the current shape on a fresh
+-- install). Each step checks the catalog first, so on an
 -- install that is already current this takes no lock on any table and waits for no publish.
 do $upgrade$
 begin
@@ -54,6 +55,19 @@ begin
         alter column account_id set not null;
         alter table segments_history.recorded_dates
         add primary key (account_id, as_of);
+    end if;
+
+    -- membership_state's date was a column every row carried, so each date rewrote every
+    -- row; the date is the account's latest recorded_dates row, and a date now changes only
+    -- the rows that changed.
+    if exists (
+        select 1 from information_schema.columns
+        where
+            table_schema = 'segments_history'
+            and table_name = 'membership_state'
+            and column_name = 'as_of'
+    ) then
+        alter table segments_history.membership_state drop column as_of;
     end if;
 
     if to_regclass('segments_control.audits') is not null and not exists (
