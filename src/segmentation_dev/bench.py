@@ -237,7 +237,7 @@ from segmentation.warehouse import database
 (stmt,) = database.statements("export.sql", "members", contacts=sql.SQL(
     "(select null::text as account_id, null::text as contact_id, null::text as full_name)"))
 with database.connect() as conn, open(sys.argv[1], "w", newline="") as f:
-    database.run_sql(conn, "export.sql", "no_nested_loops")
+    database.run_sql(conn, "planner.sql", "no_nested_loops")
     rows = conn.execute(stmt, {"account_id": "bench", "segment_key": "big"}).fetchall()
     csv.writer(f).writerows(rows)
 """

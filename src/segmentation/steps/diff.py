@@ -159,7 +159,7 @@ def diff(
             run_dbt(["build", "--select", *select, "--exclude", *NOT_REBUILT, *QUIET], vars_)
         logic = {s["definition_hash"]: s.get("logic") for s in plan["segments"]}
         with database.connect() as conn:
-            _run(conn, "no_nested_loops")
+            database.run_sql(conn, "planner.sql", "no_nested_loops")
             found = [_segment_diff(conn, row, logic, limit) for row in rows]
     log.info("diff as of %s: %d segment(s) differ from serving", as_of, len(found))
     return DiffResult(as_of, found)

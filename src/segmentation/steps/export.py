@@ -91,7 +91,7 @@ def export(
         conn.read_only = True
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         with conn.transaction():
-            _run(conn, "no_nested_loops", params)
+            database.run_sql(conn, "planner.sql", "no_nested_loops")
             row = _run(conn, "segment", params).fetchone()
             if row is None:
                 raise ExportError(_unknown(conn, account, key))

@@ -89,6 +89,8 @@ def _record_account(as_of: dt.date, run_id: str, account: str) -> dict[str, Any]
             conn.execute("select set_config('lock_timeout', '30s', true)")
             # The publish lock: history never interleaves with a publish.
             control.lock_publish(conn)
+            # The diffs join serving's members (which have no column statistics) to the state.
+            database.run_sql(conn, "planner.sql", "no_nested_loops")
             rerun = _check_dates(conn, as_of, account)
             if rerun:
                 _undo_rerun(conn, as_of, account)

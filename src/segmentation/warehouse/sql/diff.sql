@@ -3,12 +3,6 @@
 -- {candidate} is one generated segment model of the plan (an identifier filled in by
 -- psycopg.sql); values are bound.
 
--- name: no_nested_loops
--- The serving tables have no column statistics (security.py hides them from the readers), so
--- the planner takes a segment for a handful of rows and would join it by nested loops that
--- rescan the other side once per member. Hash and merge joins stay linear at 1M members.
-select set_config('enable_nestloop', 'off', true);
-
 -- name: latest_as_of
 -- A 'failed' row (an account not refreshed that run) published nothing.
 select max(as_of) from {serving}.publish_log

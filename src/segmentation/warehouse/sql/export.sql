@@ -1,12 +1,6 @@
 -- `segments export` (steps/export.py): one published segment as Broadcast sees it, read in
 -- one repeatable-read transaction through a server-side cursor. Values are bound.
 
--- name: no_nested_loops
--- The serving tables have no column statistics (security.py hides them from the readers), so
--- the planner takes a segment for a handful of rows and would join it by nested loops that
--- rescan the other side once per member. Hash and merge joins stay linear at 1M members.
-select set_config('enable_nestloop', 'off', true);
-
 -- name: segment
 select
     name,  -- noqa: RF04
