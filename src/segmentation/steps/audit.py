@@ -61,6 +61,7 @@ from segmentation import settings
 from segmentation.errors import AuditError
 from segmentation.steps import publish
 from segmentation.warehouse import control, database
+from segmentation.warehouse import recipients as recipient_rule
 
 log = logging.getLogger(__name__)
 
@@ -241,19 +242,11 @@ def prepare_relations(
             for r in ("segment_group_assignments", "int_group_catalogue")
         )
         _run(conn, "groups" if groups else "no_groups")
-        rules = settings.address_rules()
-        recipients = database.statements(
-            "recipients.sql",
-            "recipients",
+        rule = recipient_rule.recipients(
             members=sql.Identifier(*_CANDIDATE["membership"].split(".")),
             contacts=sql.Identifier(*_CANDIDATE["contacts"].split(".")),
-        )[0]
-        _run(
-            conn,
-            "recipients",
-            {"e164_rule": rules["e164"], "email_rule": rules["email"]},
-            recipients=recipients,
         )
+        _run(conn, "recipients", recipient_rule.rule_params(), recipients=rule)
         as_of_rel = f"{settings.SCHEMA_AUDIT}.int_segment_as_of"
         if conn.execute("select to_regclass(%s) is not null", (as_of_rel,)).fetchone()[0]:
             run_accounts: sql.Composable = sql.Identifier(*as_of_rel.split("."))

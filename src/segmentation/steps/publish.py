@@ -56,6 +56,7 @@ from segmentation.errors import (
 from segmentation.language.model import logic_hash
 from segmentation.steps import history as history_step
 from segmentation.warehouse import control, database
+from segmentation.warehouse import recipients as recipient_rule
 
 log = logging.getLogger(__name__)
 
@@ -567,11 +568,6 @@ def _check_accepted(conn: psycopg.Connection, p: dict[str, Any]) -> None:
         )
 
 
-def _address_rules() -> dict[str, str]:
-    rules = settings.address_rules()
-    return {"e164_rule": rules["e164"], "email_rule": rules["email"]}
-
-
 def _prepare(conn: psycopg.Connection, p: dict[str, Any]) -> None:
     """Session-private working sets (temporary, dropped at commit or rollback)."""
     _run(conn, "prepare", p)
@@ -629,13 +625,8 @@ def _write_groups(conn: psycopg.Connection, p: dict[str, Any]) -> None:
 
 def _write_recipients(conn: psycopg.Connection, p: dict[str, Any]) -> None:
     # Staging already nulls invalid addresses; the address rules here are the contract's guard.
-    recipients = database.statements(
-        "recipients.sql",
-        "recipients",
-        members=sql.Identifier(settings.SCHEMA_SERVING, "segment_members"),
-        contacts=sql.Identifier(COPIES["contacts"]),
-    )[0]
-    _run(conn, "write_recipients", {**p, **_address_rules()}, recipients=recipients)
+    channels = recipient_rule.channels(contacts=sql.Identifier(COPIES["contacts"]))
+    _run(conn, "write_recipients", {**p, **recipient_rule.rule_params()}, channels=channels)
 
 
 def _write_log(

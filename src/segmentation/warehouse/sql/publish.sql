@@ -148,7 +148,15 @@ alter table pub_members add primary key (account_id, segment_key, contact_id);
 analyze pub_catalogue, pub_members;
 
 -- name: write_members
--- The account's segments that were removed from the definitions or disabled.
+-- pub_member_changes: the (segment, contact) pairs that entered or exited this publish, the
+-- members whose recipients write_recipients must add or take away.
+create temp table pub_member_changes (
+    segment_key text not null,
+    contact_id text not null
+) on commit drop;
+
+-- The account's segments that were removed from the definitions or disabled (their
+-- recipients go with the segment, in write_recipients).
 delete from {serving}.segment_members as s
 where s.account_id = %(account_id)s and not exists (
     select 1 from pub_catalogue as c
@@ -156,36 +164,58 @@ where s.account_id = %(account_id)s and not exists (
 );
 
 -- Exits from published segments (quarantined ones keep their members).
-delete from {serving}.segment_members as s
-using pub_catalogue as c
-where
-    c.account_id = s.account_id
-    and c.segment_key = s.segment_key
-    and not c.quarantined
-    and not exists (
-        select 1 from pub_members as m
-        where
-            m.account_id = s.account_id
-            and m.segment_key = s.segment_key
-            and m.contact_id = s.contact_id
-    );
+with exited as (
+    delete from {serving}.segment_members as s
+    using pub_catalogue as c
+    where
+        c.account_id = s.account_id
+        and c.segment_key = s.segment_key
+        and not c.quarantined
+        and not exists (
+            select 1 from pub_members as m
+            where
+                m.account_id = s.account_id
+                and m.segment_key = s.segment_key
+                and m.contact_id = s.contact_id
+        )
+    returning s.segment_key, s.contact_id
+)
+
+insert into pub_member_changes (segment_key, contact_id)
+select
+    segment_key,
+    contact_id
+from exited;
 
 -- Entries: a continuing member keeps member_since, a new one starts today.
-insert into {serving}.segment_members
-(account_id, segment_key, contact_id, member_since)
+with entered as (
+    insert into {serving}.segment_members
+    (account_id, segment_key, contact_id, member_since)
+    select
+        m.account_id,
+        m.segment_key,
+        m.contact_id,
+        %(as_of)s as member_since
+    from pub_members as m
+    where not exists (
+        select 1 from {serving}.segment_members as s
+        where
+            s.account_id = m.account_id
+            and s.segment_key = m.segment_key
+            and s.contact_id = m.contact_id
+    )
+    returning segment_key, contact_id
+)
+
+insert into pub_member_changes (segment_key, contact_id)
 select
-    m.account_id,
-    m.segment_key,
-    m.contact_id,
-    %(as_of)s as member_since
-from pub_members as m
-where not exists (
-    select 1 from {serving}.segment_members as s
-    where
-        s.account_id = m.account_id
-        and s.segment_key = m.segment_key
-        and s.contact_id = m.contact_id
-);
+    segment_key,
+    contact_id
+from entered;
+
+alter table pub_member_changes add primary key (segment_key, contact_id);
+
+analyze pub_member_changes;
 
 -- name: rewind_member_since
 -- Only a deliberate rewind (or an account serving shows no date for) can find a continuing
@@ -381,65 +411,116 @@ where not exists (
 );
 
 -- name: write_recipients
--- From the serving membership as it now stands, so a quarantined segment's frozen members
--- are still filtered by today's consent and addresses: consent is never stale.
--- {recipients}: recipients.sql over serving's members and the copied contacts.
-create temp table pub_recipients on commit drop as
+-- Every recipient row of a staged contact is a membership of it times its channels today
+-- ({channels}: recipients.sql over the copied contacts, the valid addresses only), so only
+-- two kinds of row can change: those of the pairs that entered or exited
+-- (pub_member_changes) and those of the contacts whose channels differ from the ones their
+-- rows show now (pub_changed_contacts). Only those are deleted and recomputed: a day costs
+-- what changed, not the whole recipient set (tests/warehouse/test_publish_recipients.py
+-- checks it against the rule over the whole membership). A quarantined segment keeps its
+-- recipients like its members: a frozen member who is no longer a staged contact (a mass
+-- deletion is what quarantine guards against) keeps the rows last published. A member still
+-- staged follows today's consent and address, so consent is never stale.
+create temp table pub_channels on commit drop as
 select
-    r.account_id,
-    r.segment_key,
-    r.contact_id,
-    r.channel,
-    r.address
-from ({recipients}) as r
-where r.address_valid;
+    ch.contact_id,
+    ch.channel,
+    ch.address
+from ({channels}) as ch
+where ch.address_valid;
 
--- A quarantined segment keeps its recipients like its members: a frozen member who is no
--- longer a staged contact (a mass deletion is what quarantine guards against) keeps the
--- rows last published. A member still staged follows today's consent and address above.
-insert into pub_recipients
-select
-    r.account_id,
-    r.segment_key,
-    r.contact_id,
-    r.channel,
-    r.address
-from {serving}.broadcast_recipients as r
-inner join pub_catalogue as q
-    on r.account_id = q.account_id and r.segment_key = q.segment_key
-where q.quarantined and not exists (
-    select 1 from pub_cand_contacts as c
-    where c.account_id = r.account_id and c.contact_id = r.contact_id
-);
+create temp table pub_changed_contacts on commit drop as
+with shown as (
+    select distinct
+        r.contact_id,
+        r.channel,
+        r.address
+    from {serving}.broadcast_recipients as r
+    where r.account_id = %(account_id)s
+),
 
+differ as (
+    (select * from shown except select * from pub_channels)
+    union all
+    (
+        -- a contact with no membership has no recipients to change
+        select * from pub_channels as ch
+        where exists (
+            select 1 from {serving}.segment_members as m
+            where m.account_id = %(account_id)s and m.contact_id = ch.contact_id
+        )
+        except
+        select * from shown
+    )
+)
+
+select distinct contact_id from differ;
+
+alter table pub_changed_contacts add primary key (contact_id);
+
+analyze pub_channels, pub_changed_contacts;
+
+-- The recipients of removed or disabled segments.
 delete from {serving}.broadcast_recipients as s
 where s.account_id = %(account_id)s and not exists (
-    select 1 from pub_recipients as r
-    where
-        r.account_id = s.account_id
-        and r.segment_key = s.segment_key
-        and r.contact_id = s.contact_id
-        and r.channel = s.channel
-        and r.address = s.address
+    select 1 from pub_catalogue as c
+    where c.account_id = s.account_id and c.segment_key = s.segment_key
 );
 
+-- Of the pairs that exited.
+delete from {serving}.broadcast_recipients as s
+using pub_member_changes as x
+where
+    s.account_id = %(account_id)s
+    and s.segment_key = x.segment_key
+    and s.contact_id = x.contact_id;
+
+-- Of the contacts whose channels changed, but a quarantined segment's frozen rows of a
+-- contact no longer staged.
+delete from {serving}.broadcast_recipients as s
+using pub_changed_contacts as x
+where
+    s.account_id = %(account_id)s
+    and s.contact_id = x.contact_id
+    and not (
+        exists (
+            select 1 from pub_catalogue as q
+            where
+                q.quarantined
+                and q.account_id = s.account_id
+                and q.segment_key = s.segment_key
+        )
+        and not exists (
+            select 1 from pub_cand_contacts as c
+            where c.account_id = s.account_id and c.contact_id = s.contact_id
+        )
+    );
+
+-- The rows of the entered pairs and of the changed contacts' memberships, from serving's
+-- members as they now stand.
 insert into {serving}.broadcast_recipients
 (account_id, segment_key, contact_id, channel, address)
 select
-    r.account_id,
-    r.segment_key,
-    r.contact_id,
-    r.channel,
-    r.address
-from pub_recipients as r
-where not exists (
-    select 1 from {serving}.broadcast_recipients as s
-    where
-        s.account_id = r.account_id
-        and s.segment_key = r.segment_key
-        and s.contact_id = r.contact_id
-        and s.channel = r.channel
-);
+    m.account_id,
+    m.segment_key,
+    m.contact_id,
+    ch.channel,
+    ch.address
+from {serving}.segment_members as m
+inner join pub_channels as ch on m.contact_id = ch.contact_id
+where
+    m.account_id = %(account_id)s
+    and (
+        exists (
+            select 1 from pub_member_changes as x
+            where x.segment_key = m.segment_key and x.contact_id = m.contact_id
+        )
+        or exists (
+            select 1 from pub_changed_contacts as x where x.contact_id = m.contact_id
+        )
+    )
+on conflict (account_id, segment_key, contact_id, channel) do update
+    set address = excluded.address;
 
 -- name: accepted_not_stale
 -- `segments accept`: the accepted segments that serving no longer shows stale.
