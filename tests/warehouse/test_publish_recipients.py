@@ -20,7 +20,7 @@ from segmentation.warehouse import recipients as recipient_rule
 
 ACCOUNTS = ("acme", "globex")
 SEGMENTS = ("vip", "buyers", "lapsed", "new")
-CONTACTS = {a: [f"{a[0]}{i:02d}" for i in range(14)] for a in ACCOUNTS}
+CONTACTS = {a: [f"{a[0]}{i:02d}" for i in range(30)] for a in ACCOUNTS}
 EMAILS = ("{c}@example.com", "{c}.new@example.com", "Not-Valid", "", None)
 PHONES = ("+62812000{n:04d}", "+62813000{n:04d}", "0812-bad", "", None)
 START = dt.date(2026, 11, 1)
@@ -66,7 +66,7 @@ def a_day(rng: random.Random, day: int) -> tuple[list[tuple], dict, list, dict]:
     """Random contacts (some unstaged), catalogue, membership and quarantine for one day."""
     contacts, members, catalogue, quarantined = [], {}, [], {}
     for account in ACCOUNTS:
-        present = [c for c in CONTACTS[account] if rng.random() < 0.85]
+        present = [c for c in CONTACTS[account] if rng.random() < 0.8]
         for n, c in enumerate(present):
             email = rng.choice(EMAILS)
             phone = rng.choice(PHONES)
@@ -75,10 +75,10 @@ def a_day(rng: random.Random, day: int) -> tuple[list[tuple], dict, list, dict]:
                     c,
                     account,
                     email.format(c=c) if email else email,
-                    phone.format(n=n + 14 * ACCOUNTS.index(account)) if phone else phone,
-                    rng.random() < 0.6,
-                    rng.random() < 0.6,
-                    rng.random() < 0.4,
+                    phone.format(n=n + 30 * ACCOUNTS.index(account)) if phone else phone,
+                    rng.random() < 0.7,
+                    rng.random() < 0.7,
+                    rng.random() < 0.5,
                 )
             )
         for segment in SEGMENTS:

@@ -626,7 +626,11 @@ def _write_groups(conn: psycopg.Connection, p: dict[str, Any]) -> None:
 def _write_recipients(conn: psycopg.Connection, p: dict[str, Any]) -> None:
     # Staging already nulls invalid addresses; the address rules here are the contract's guard.
     channels = recipient_rule.channels(contacts=sql.Identifier(COPIES["contacts"]))
+    # Each statement joins whole sets against serving's recipients and members, which have no
+    # column statistics: a nested loop there would probe once per recipient row.
+    database.run_sql(conn, "planner.sql", "no_nested_loops")
     _run(conn, "write_recipients", {**p, **recipient_rule.rule_params()}, channels=channels)
+    database.run_sql(conn, "planner.sql", "nested_loops")
 
 
 def _write_log(
