@@ -25,6 +25,4 @@ def channels(contacts: sql.Composable) -> sql.Composed:
 def recipients(members: sql.Composable, contacts: sql.Composable) -> sql.Composed:
     """(account_id, segment_key, contact_id, channel, address, consent, address_valid): each
     member of `members` joined to its channels in `contacts`."""
-    return database.statements(
-        SQL, "recipients", members=members, channels=channels(contacts)
-    )[0]
+    return database.statements(SQL, "recipients", members=members, channels=channels(contacts))[0]

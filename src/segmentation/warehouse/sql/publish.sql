@@ -197,13 +197,14 @@ with entered as (
         m.contact_id,
         %(as_of)s as member_since
     from pub_members as m
-    where not exists (
-        select 1 from {serving}.segment_members as s
-        where
-            s.account_id = m.account_id
-            and s.segment_key = m.segment_key
-            and s.contact_id = m.contact_id
-    )
+    where
+        not exists (
+            select 1 from {serving}.segment_members as s
+            where
+                s.account_id = m.account_id
+                and s.segment_key = m.segment_key
+                and s.contact_id = m.contact_id
+        )
     returning segment_key, contact_id
 )
 
@@ -440,15 +441,20 @@ with shown as (
 ),
 
 differ as (
-    (select * from shown except select * from pub_channels)
+    (
+        select * from shown
+        except
+        select * from pub_channels
+    )
     union all
     (
         -- a contact with no membership has no recipients to change
         select * from pub_channels as ch
-        where exists (
-            select 1 from {serving}.segment_members as m
-            where m.account_id = %(account_id)s and m.contact_id = ch.contact_id
-        )
+        where
+            exists (
+                select 1 from {serving}.segment_members as m
+                where m.account_id = %(account_id)s and m.contact_id = ch.contact_id
+            )
         except
         select * from shown
     )
@@ -516,7 +522,8 @@ where
             where x.segment_key = m.segment_key and x.contact_id = m.contact_id
         )
         or exists (
-            select 1 from pub_changed_contacts as x where x.contact_id = m.contact_id
+            select 1 from pub_changed_contacts as x
+            where x.contact_id = m.contact_id
         )
     )
 on conflict (account_id, segment_key, contact_id, channel) do update

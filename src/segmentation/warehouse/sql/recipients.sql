@@ -24,7 +24,7 @@ cross join
         ('sms', c.phone, c.consent_sms),
         ('email', c.email, c.consent_email)
     ) as ch (channel, address, consent)
-where ch.consent and nullif(ch.address, '') is not null
+where ch.consent and nullif(ch.address, '') is not null;
 
 -- name: recipients
 -- {channels}: the query above over the same contacts.
@@ -38,4 +38,4 @@ select
     ch.address_valid
 from {members} as m
 inner join ({channels}) as ch
-    on m.account_id = ch.account_id and m.contact_id = ch.contact_id
+    on m.account_id = ch.account_id and m.contact_id = ch.contact_id;
