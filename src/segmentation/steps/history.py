@@ -38,6 +38,10 @@ from segmentation.warehouse import control, database
 
 log = logging.getLogger(__name__)
 
+# apply_changes (history.sql) in each direction: the rows of the one change go, the other's come.
+_FORWARD = {"remove": "exited", "add": "entered"}
+_UNDO = {"remove": "entered", "add": "exited"}
+
 
 def record_history(
     as_of: dt.date, run_id: str, accounts: Sequence[str] | None = None
@@ -142,7 +146,7 @@ def _check_dates(conn: psycopg.Connection, as_of: dt.date, account: str) -> bool
 
 def _undo_rerun(conn: psycopg.Connection, as_of: dt.date, account: str) -> None:
     """membership_state holds `as_of` itself: make it the date before again."""
-    _run(conn, "undo_rerun_date", {"as_of": as_of, "account_id": account})
+    _run(conn, "apply_changes", {"as_of": as_of, "account_id": account, **_UNDO})
 
 
 def _write(conn: psycopg.Connection, as_of: dt.date, run_id: str, account: str) -> dict[str, Any]:
@@ -153,6 +157,8 @@ def _write(conn: psycopg.Connection, as_of: dt.date, run_id: str, account: str) 
         "recorded_at": dt.datetime.now(dt.UTC),
     }
     _run(conn, "write", p)
+    _run(conn, "apply_changes", {**p, **_FORWARD})
+    _run(conn, "rehash", p)
     entered, exited = _run(conn, "changes", p).fetchone()
     segments = _run(conn, "segment_count", p).fetchone()[0]
     _run(conn, "record_date", {**p, "entered": entered, "exited": exited})

@@ -25,15 +25,17 @@ limit 1;
 select max(as_of) from {history}.recorded_dates
 where account_id = %(account_id)s;
 
--- name: undo_rerun_date
--- The account's membership_state holds as_of itself (a rerun): undo that date's changes, so
--- it holds the date before, which as_of is computed against again.
+-- name: apply_changes
+-- membership_state takes the as-of date's changes: rows whose change is %(remove)s go, rows
+-- whose change is %(add)s come. Forward ('exited', 'entered') after the date is written; in
+-- reverse ('entered', 'exited') it undoes a recorded date (a rerun), so the state holds the
+-- date before again, which the date is computed against.
 delete from {history}.membership_state as s
 using {history}.membership_changes as c
 where
     c.as_of = %(as_of)s
     and c.account_id = %(account_id)s
-    and c.change = 'entered'
+    and c.change = %(remove)s
     and s.account_id = c.account_id
     and s.segment_key = c.segment_key
     and s.contact_id = c.contact_id;
@@ -45,12 +47,13 @@ select
     contact_id,
     definition_hash
 from {history}.membership_changes
-where as_of = %(as_of)s and account_id = %(account_id)s and change = 'exited';
+where as_of = %(as_of)s and account_id = %(account_id)s and change = %(add)s;
 
 -- name: write
 -- The changes are the anti-joins of what serving shows now (what the publish of as_of wrote)
 -- and membership_state (the latest earlier recorded date) on their primary keys; then the
--- state takes only those changes, so a day costs what changed, not the whole membership.
+-- state takes only those changes (apply_changes, rehash), so a day costs what changed, not
+-- the whole membership.
 delete from {history}.membership_changes
 where as_of = %(as_of)s and account_id = %(account_id)s;
 
@@ -130,25 +133,7 @@ from {serving}.segments as s
 left join c on s.account_id = c.account_id and s.segment_key = c.segment_key
 where s.account_id = %(account_id)s;
 
-delete from {history}.membership_state as s
-using {history}.membership_changes as c
-where
-    c.as_of = %(as_of)s
-    and c.account_id = %(account_id)s
-    and c.change = 'exited'
-    and s.account_id = c.account_id
-    and s.segment_key = c.segment_key
-    and s.contact_id = c.contact_id;
-
-insert into {history}.membership_state (account_id, segment_key, contact_id, definition_hash)
-select
-    account_id,
-    segment_key,
-    contact_id,
-    definition_hash
-from {history}.membership_changes
-where as_of = %(as_of)s and account_id = %(account_id)s and change = 'entered';
-
+-- name: rehash
 -- A continuing member of a segment whose definition changed takes the new hash.
 update {history}.membership_state as p
 set definition_hash = s.definition_hash
