@@ -610,18 +610,28 @@ def run(scale: Scale, out: Path | None) -> dict[str, Any]:
         f"scale: {scale.accounts} accounts x {scale.contacts:,} contacts, seed {scale.seed}",
         flush=True,
     )
+
+    def save(done: str) -> dict[str, Any]:
+        # Written after every phase: a full-scale run takes hours, and one cut short
+        # keeps what it measured, marked as partial.
+        results = {**bench.results(), "completed_through": done, "partial": done != "all"}
+        if out is not None:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps(results, indent=2, default=str) + "\n")
+        return results
+
     bench.prepare_dataset()
     p200 = bench.make_project("p200", defs)
     p20 = bench.make_project("p20", first20)
     bench.first_day(p200)
+    save("first_day")
     bench.explain(p200, out.with_name("explain.txt") if out is not None else None)
     bench.last_as_of = bench.daily(p200)
+    save("daily")
     bench.preview(p200, bench.last_as_of)
     bench.twenty(p20, bench.last_as_of, keys20)
     print("\n".join(["", "## issue 10 figures", *bench.table()]), flush=True)
-    results = bench.results()
+    results = save("all")
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(results, indent=2, default=str) + "\n")
         print(f"wrote {out}", flush=True)
     return results
