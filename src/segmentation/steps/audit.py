@@ -439,5 +439,6 @@ def _describe(result: Mapping[str, Any]) -> str:
 
 
 def data_docs_index() -> Path | None:
+    """The GX data docs' local site, once an audit has built it."""
     index = gx_root() / "uncommitted" / "data_docs" / "local_site" / "index.html"
     return index if index.is_file() else None
