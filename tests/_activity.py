@@ -5,7 +5,6 @@ cases, YAML snippets parsed by the real validator, and member sets read back fro
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 import textwrap
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -13,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from _segments import PROJECT_DIR, project_dir
+from _segments import PROJECT_DIR, checkout_copy, project_dir
 
 from segmentation.compiler import activity_compile
 from segmentation.compiler.sources import load_definitions
@@ -25,26 +24,13 @@ from segmentation.language.validate import Parser
 
 REPO = PROJECT_DIR
 AS_OF = dt.date(2026, 6, 30)
-GENERATED = (
-    "models/segments/generated",
-    "macros/segments/generated",
-    "models/features/generated",
-    "macros/features/generated",
-)
 
 
 @contextmanager
 def project_copy(target: Path) -> Iterator[Path]:
     """dbt_project.yml, profiles, models/ and macros/ without anything generated, as the
     project (SEGMENTS_PROJECT_DIR) until the context ends."""
-    target.mkdir(parents=True, exist_ok=True)
-    for name in ("dbt_project.yml", "profiles.example.yml"):
-        shutil.copy(REPO / name, target / name)
-    for name in ("models", "macros"):
-        shutil.copytree(REPO / name, target / name, dirs_exist_ok=True)
-    for rel in GENERATED:
-        shutil.rmtree(target / rel, ignore_errors=True)
-    (target / "segment_defs").mkdir(exist_ok=True)
+    checkout_copy(target, ("models", "macros"))
     with project_dir(target):
         yield target
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from segmentation.compiler.literals import jinja_string
 from segmentation.warehouse.dbt_runner import run_dbt
@@ -62,6 +63,17 @@ CONTACT_COLUMNS = [
 ]
 
 
+def empty_raw_tables(db: psycopg.Connection) -> None:
+    """Every crm_raw table emptied, in one statement, so a module loads its own rows only."""
+    tables = [
+        sql.Identifier("crm_raw", name)
+        for (name,) in db.execute(
+            "select table_name from information_schema.tables where table_schema = 'crm_raw'"
+        ).fetchall()
+    ]
+    db.execute(sql.SQL("truncate {}").format(sql.SQL(", ").join(tables)))
+
+
 def copy_project(target: Path) -> Path:
     """The dbt project without anything generated, so tests never touch the checkout."""
     ignore = shutil.ignore_patterns("generated", "__pycache__")
@@ -98,16 +110,21 @@ def copy_project(target: Path) -> Path:
     return target
 
 
-def checkout_copy(target: Path) -> Path:
-    """The checkout's dbt project and definitions, nothing generated: the project of every
-    run that names none of its own, so the suite never renders into the checkout and two
-    workers (pytest-xdist) never render into one project."""
-    ignore = shutil.ignore_patterns("generated", "__pycache__")
+CHECKOUT_PARTS = ("models", "macros", "seeds", "segment_defs", "expectations", "docs")
+
+
+def checkout_copy(target: Path, parts: tuple[str, ...] = CHECKOUT_PARTS) -> Path:
+    """The checkout's dbt project (`parts` of it), nothing generated and no local state:
+    the project of every run that names none of its own, so the suite never renders into
+    the checkout and two workers (pytest-xdist) never render into one project. There is
+    always a segment_defs folder, empty when it is not one of the parts."""
+    ignore = shutil.ignore_patterns("generated", "__pycache__", ".local", "target", "logs")
     target.mkdir(parents=True, exist_ok=True)
     for name in ("dbt_project.yml", "profiles.example.yml"):
         shutil.copy(PROJECT_DIR / name, target / name)
-    for name in ("models", "macros", "seeds", "segment_defs", "expectations", "docs"):
-        shutil.copytree(PROJECT_DIR / name, target / name, ignore=ignore)
+    for name in parts:
+        shutil.copytree(PROJECT_DIR / name, target / name, ignore=ignore, dirs_exist_ok=True)
+    (target / "segment_defs").mkdir(exist_ok=True)
     return target
 
 

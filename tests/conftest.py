@@ -95,18 +95,10 @@ def db(pg_database: str) -> Iterator[psycopg.Connection]:
         yield conn
 
 
-def raw_tables(conn: psycopg.Connection) -> list[str]:
-    rows = conn.execute(
-        "select table_name from information_schema.tables where table_schema = 'crm_raw'"
-    ).fetchall()
-    return [r[0] for r in rows]
-
-
 @pytest.fixture
 def empty_raw(db: psycopg.Connection) -> psycopg.Connection:
     """The test database with every crm_raw table emptied."""
-    for table in raw_tables(db):
-        db.execute(f"truncate crm_raw.{table}")
+    _segments.empty_raw_tables(db)
     return db
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from _activity import AS_OF, load_edge_cases, members, parse_condition, project_copy
+from _segments import empty_raw_tables
 
 from segmentation.compiler import features
 from segmentation.compiler.literals import jinja_string
@@ -274,10 +275,7 @@ def built(
         project_copy(tmp_path_factory.mktemp("activity_project")) as project,
         database.connect(pg_database, autocommit=True) as conn,
     ):
-        for table in conn.execute(
-            "select table_name from information_schema.tables where table_schema = 'crm_raw'"
-        ).fetchall():
-            conn.execute(f"truncate crm_raw.{table[0]}")
+        empty_raw_tables(conn)
         load_edge_cases(conn)
         nodes = {name: parse_condition(text) for name, (text, _) in CASES.items()}
         feats = features.collect_features(nodes.values())

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 import pytest
 from _activity import insert, project_copy
-from _segments import compile_predicates, insert_contacts
+from _segments import compile_predicates, empty_raw_tables, insert_contacts
 from _segments_eval import Evaluator, parse_node
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
@@ -307,10 +307,7 @@ def world(
         project_copy(tmp_path_factory.mktemp("activity_property")) as project,
         psycopg.connect(dbname=pg_database, autocommit=True) as db,
     ):
-        for (table,) in db.execute(
-            "select table_name from information_schema.tables where table_schema = 'crm_raw'"
-        ).fetchall():
-            db.execute(f"truncate crm_raw.{table}")
+        empty_raw_tables(db)
         insert(db, "accounts", "account_id, name, package, timezone", [("acme", "Acme", "360", TZ)])
         insert_contacts(db, contact_rows())
         activity = activity_rows()

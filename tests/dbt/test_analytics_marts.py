@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 import pytest
 from _activity import insert, project_copy, write, write_group
+from _segments import empty_raw_tables
 
 from segmentation.steps import pipeline
 from segmentation.steps import publish as publish_step
@@ -118,10 +119,7 @@ def local(value: dt.datetime) -> dt.date:
 
 
 def _load(db: psycopg.Connection) -> None:
-    for (table,) in db.execute(
-        "select table_name from information_schema.tables where table_schema = 'crm_raw'"
-    ).fetchall():
-        db.execute(f"truncate crm_raw.{table}")
+    empty_raw_tables(db)
     insert(
         db,
         "accounts",

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 from _activity import insert, messages, project_copy, write, write_group
+from _segments import empty_raw_tables
 
 from segmentation.compiler import activity_compile, render
 from segmentation.compiler.sources import load_definitions
@@ -26,10 +27,7 @@ def assigned(
         project_copy(tmp_path_factory.mktemp("groups_project")) as project,
         psycopg.connect(dbname=pg_database, autocommit=True) as db,
     ):
-        for (table,) in db.execute(
-            "select table_name from information_schema.tables where table_schema = 'crm_raw'"
-        ).fetchall():
-            db.execute(f"truncate crm_raw.{table}")
+        empty_raw_tables(db)
         insert(
             db,
             "accounts",

@@ -18,6 +18,7 @@ import pandas as pd
 import psycopg
 import pytest
 from _activity import insert, project_copy, write, write_group
+from _segments import empty_raw_tables
 
 from segmentation.compiler import activity_compile, render
 from segmentation.compiler.sources import load_definitions
@@ -180,10 +181,7 @@ def built(pg_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         project_copy(tmp_path_factory.mktemp("rfm_project")) as project,
         psycopg.connect(dbname=pg_database, autocommit=True) as db,
     ):
-        for (table,) in db.execute(
-            "select table_name from information_schema.tables where table_schema = 'crm_raw'"
-        ).fetchall():
-            db.execute(f"truncate crm_raw.{table}")
+        empty_raw_tables(db)
         insert(
             db,
             "accounts",

@@ -23,7 +23,7 @@ from typing import Any
 import psycopg
 import pytest
 from _activity import REPO, insert, project_copy
-from _segments import segment_yaml, write_def
+from _segments import empty_raw_tables, segment_yaml, write_def
 
 from segmentation.errors import DbtError
 from segmentation.steps import definitions as api
@@ -231,12 +231,7 @@ def insert_rows(conn: psycopg.Connection, table: str, rows: list[dict[str, Any]]
 
 
 def load(conn: psycopg.Connection) -> None:
-    for (table,) in conn.execute(
-        "select table_name from information_schema.tables where table_schema = 'crm_raw'"
-    ).fetchall():
-        conn.execute(
-            psycopg.sql.SQL("truncate {}").format(psycopg.sql.Identifier("crm_raw", table))
-        )
+    empty_raw_tables(conn)
     insert(
         conn,
         "accounts",

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 from _activity import insert, project_copy, write
+from _segments import empty_raw_tables
 
 from segmentation.steps import audit
 from segmentation.steps import definitions as api
@@ -28,10 +29,7 @@ def scoped(
         project_copy(tmp_path_factory.mktemp("scopes_project")) as project,
         psycopg.connect(dbname=pg_database, autocommit=True) as db,
     ):
-        for (table,) in db.execute(
-            "select table_name from information_schema.tables where table_schema = 'crm_raw'"
-        ).fetchall():
-            db.execute(f"truncate crm_raw.{table}")
+        empty_raw_tables(db)
         insert(
             db,
             "accounts",

@@ -14,6 +14,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from _segments import empty_raw_tables
 
 from segmentation.errors import DbtError
 from segmentation.steps.pipeline import build_staging
@@ -386,13 +387,7 @@ def staged(pg_database: str) -> Iterator[tuple[psycopg.Connection, Any]]:
     every test here.
     """
     with database.connect(pg_database, autocommit=True) as conn:
-        tables = conn.execute(
-            "select table_name from information_schema.tables where table_schema = 'crm_raw'"
-        ).fetchall()
-        for (table,) in tables:
-            conn.execute(
-                psycopg.sql.SQL("truncate {}").format(psycopg.sql.Identifier("crm_raw", table))
-            )
+        empty_raw_tables(conn)
         load_dataset(conn)
         result = build_staging()
         yield conn, result

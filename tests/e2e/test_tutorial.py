@@ -10,7 +10,6 @@ import csv
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import zipfile
@@ -19,6 +18,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from _segments import checkout_copy
 
 PROJECT = Path(__file__).resolve().parents[2]
 DOC = PROJECT / "docs" / "authoring.md"
@@ -36,13 +36,7 @@ state: dict[str, Any] = {}
 def project(pg_database: str, gx_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of the project (no generated files, no state), as a new user's checkout."""
     root = tmp_path_factory.mktemp("tutorial") / "project"
-    ignore = shutil.ignore_patterns("generated", "__pycache__", ".local", "target", "logs")
-    root.mkdir()
-    for name in ("dbt_project.yml", "profiles.example.yml"):
-        shutil.copy(PROJECT / name, root / name)
-    for name in ("macros", "models", "segment_defs"):
-        shutil.copytree(PROJECT / name, root / name, ignore=ignore)
-    return root
+    return checkout_copy(root, ("macros", "models", "segment_defs"))
 
 
 def segments(project: Path, *args: str, documented: bool = True) -> subprocess.CompletedProcess:

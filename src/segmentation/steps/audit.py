@@ -324,7 +324,7 @@ def run_audit(
     audit = AuditResult(
         global_failures,
         quarantined,
-        _data_docs_index(),
+        data_docs_index(),
         audit_id,
         failed_accounts=failed_accounts,
         attributed=attributed,
@@ -438,6 +438,7 @@ def _describe(result: Mapping[str, Any]) -> str:
     return f"observed {result.get('observed_value')!r}"
 
 
-def _data_docs_index() -> Path | None:
+def data_docs_index() -> Path | None:
+    """The GX data docs' local site, once an audit has built it."""
     index = gx_root() / "uncommitted" / "data_docs" / "local_site" / "index.html"
     return index if index.is_file() else None

@@ -270,5 +270,5 @@ def _groups(
 
 def _data_docs_url() -> str | None:
     # The audit's Data Docs site (GX writes it under the GX project); it spans every run.
-    index = audit._data_docs_index()
+    index = audit.data_docs_index()
     return index.resolve().as_uri() if index else None
