@@ -8,8 +8,9 @@ process of its own, as the DAG runs its tasks, so each has its own wall time and
 
 Order: staging, refresh_200, floor_scan, floor_write, audit, publish_first (empty serving),
 history_first; then daily runs (each the next day, about 1% of the contacts changed):
-dag_daily with publish_daily and history_daily; preview_1; then, in the 20-definition
-copy, refresh_20 and naive_20 (the same 20 segments as independent queries with
+dag_daily with publish_daily and history_daily, and the statement profile of those days
+(segmentation_dev.bench_profile: pg_stat_activity sampled every 5 s); preview_1; then, in
+the 20-definition copy, refresh_20 and naive_20 (the same 20 segments as independent queries with
 correlated subqueries, from templates/bench_naive.sql), whose members must equal the
 pipeline's. naive_200 is naive_20 times 10: extrapolated, and labelled so.
 
@@ -42,7 +43,7 @@ from segmentation.compiler.preview import segment_features
 from segmentation.language.activity import OBJECTS
 from segmentation.warehouse import bootstrap, database
 from segmentation.warehouse.dbt_runner import run_dbt
-from segmentation_dev import demo_data
+from segmentation_dev import bench_profile, demo_data
 
 SQL = "bench.sql"
 REPEAT_UNDER_SECONDS = 60.0
@@ -337,20 +338,29 @@ class Bench:
         per_day: dict[str, list[float]] = {name: [] for name in (*dag, "dag_daily")}
         peaks: dict[str, float] = {}
         as_of = self.scale.as_of
-        for day in range(1, self.scale.days + 1):
-            as_of = self.scale.as_of + dt.timedelta(days=day)
-            self.touch_contacts(as_of, day)
-            run = f"bench__day{day}"
-            total = 0.0
-            for name in dag:
-                done = self.step(project, name, as_of, run)
-                per_day[name].append(done.wall)
-                peaks[name] = max(peaks.get(name, 0.0), done.peak_rss_mib)
-                total += done.wall
-            per_day["dag_daily"].append(total)
-            print(f"  day {day} ({as_of}): dag {total:.1f} s", flush=True)
-            if total >= REPEAT_UNDER_SECONDS:
-                break
+        with bench_profile.StatementSampler(self.scale.dbname) as sampler:
+            for day in range(1, self.scale.days + 1):
+                as_of = self.scale.as_of + dt.timedelta(days=day)
+                self.touch_contacts(as_of, day)
+                run = f"bench__day{day}"
+                total = 0.0
+                for name in dag:
+                    sampler.label = name
+                    done = self.step(project, name, as_of, run)
+                    per_day[name].append(done.wall)
+                    peaks[name] = max(peaks.get(name, 0.0), done.peak_rss_mib)
+                    total += done.wall
+                sampler.label = "between days"
+                per_day["dag_daily"].append(total)
+                print(f"  day {day} ({as_of}): dag {total:.1f} s", flush=True)
+                if total >= REPEAT_UNDER_SECONDS:
+                    break
+        profile = sampler.profile()
+        self.details["daily_statement_profile"] = profile
+        for name in dag:
+            for row in profile.get(name, [])[:3]:
+                line = f"    {name:<13} {row['seconds']:6.0f} s  {row['statement'][:90]}"
+                print(line, flush=True)
         for figure, step in (
             ("publish_daily", "publish"),
             ("history_daily", "history"),

@@ -146,3 +146,16 @@ order by name;
 
 -- name: version
 select version();
+
+-- name: active_statements
+-- What the bench's statement profile samples every few seconds: one row per running
+-- statement of the scale database (a parallel query's workers are left out: their leader
+-- stands for them), autovacuum's included, since it competes for the same cores.
+select query
+from pg_stat_activity
+where
+    state = 'active'
+    and datname = %(dbname)s
+    and pid <> pg_backend_pid()
+    and leader_pid is null
+    and backend_type in ('client backend', 'autovacuum worker');
